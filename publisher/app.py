@@ -1,0 +1,55 @@
+"""The composition root: builds the store, the HTTP client and the sources from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from publisher.gather import SectionSources
+from publisher.settings import Settings
+from publisher.sources import SourceContext, build_source
+from publisher.sources.http import new_client
+from publisher.store import Store
+
+
+@dataclass(kw_only=True)
+class App:
+    """Everything a command needs, built once from the settings."""
+
+    settings: Settings
+    store: Store
+    http: httpx.Client
+
+    def section_sources(self, only: str | None = None) -> list[SectionSources]:
+        """The configured sources of every section, or of the one named `only`."""
+        sections = [self.settings.section(only)] if only else list(self.settings.sections)
+        slugs = frozenset(s.slug for s in self.settings.sections)
+        result = []
+        for section in sections:
+            context = SourceContext(
+                section=section.slug,
+                sections=slugs,
+                site=self.settings.site,
+                gather=self.settings.gather,
+                http=self.http,
+            )
+            sources = tuple(
+                build_source(source, context, self.settings.resolve) for source in section.sources
+            )
+            result.append(SectionSources(slug=section.slug, sources=sources))
+        return result
+
+    def close(self) -> None:
+        """Close the HTTP client and the database pool."""
+        self.http.close()
+        self.store.close()
+
+
+def open_app(settings: Settings) -> App:
+    """Connect to the database (migrating it) and build the shared pieces."""
+    return App(
+        settings=settings,
+        store=Store.open(settings.database_url),
+        http=new_client(timeout=settings.gather.http_timeout, user_agent=settings.gather.user_agent),
+    )

@@ -1,0 +1,173 @@
+"""The command line: the one place that turns errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from publisher.app import App, open_app
+from publisher.errors import PublisherError, SettingsError, StoreError, UserError
+from publisher.gather import GatherReport, gather
+from publisher.models import Article
+from publisher.settings import load_settings
+
+log = logging.getLogger("publisher")
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """A console that does not squeeze tables to 80 columns when output is piped."""
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(stderr=stderr, width=200)
+_USER_ERRORS = (SettingsError, UserError)
+
+
+class _Context:
+    def __init__(self, config: str | None) -> None:
+        self.config = config
+
+    @contextmanager
+    def app(self) -> Iterator[App]:
+        app = open_app(load_settings(self.config))
+        try:
+            yield app
+        finally:
+            app.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "-c", type=click.Path(dir_okay=False), help="Settings file (default: settings.toml or $PUBLISHER_CONFIG).")
+@click.option("--verbose", "-v", is_flag=True, help="Log every event (new and updated articles too).")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
+    """publisher: gathers a news portal's articles, writes its feeds and sends its email digests."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = _Context(config)
+
+
+def main() -> None:
+    """Console-script entry point: run the CLI, mapping publisher errors to exit codes."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
+    except _USER_ERRORS as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except (PublisherError, StoreError) as exc:
+        click.echo(f"failed: {exc}", err=True)
+        sys.exit(1)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _run_gather(app: App, section: str | None, *, show_progress: bool) -> GatherReport:
+    sections = app.section_sources(section)
+    total = sum(len(s.sources) for s in sections)
+    console = _console(stderr=True)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not (show_progress and console.is_terminal)) as progress:
+        task = progress.add_task("gathering", total=total)
+        step: Callable[[str, str], None] = lambda slug, key: progress.update(task, description=f"gathering {key}", advance=1)
+        return gather(app.store, sections, on_source=step)
+
+
+def _print_report(report: GatherReport) -> None:
+    table = Table("section", "new", "updated", "unchanged", "rejected", title="gathered")
+    for slug, counts in report.sections.items():
+        table.add_row(slug, *(str(v) for v in counts.counts().values()))
+    console = _console()
+    console.print(table)
+    for slug, counts in report.sections.items():
+        for error in counts.errors:
+            console.print(f"[red]{slug}[/red] {error['where']}: {error['reason']}", markup=True, highlight=False)
+
+
+@cli.command("gather")
+@click.option("--section", help="Only this section (its slug).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@click.pass_obj
+def gather_command(obj: _Context, section: str | None, as_json: bool) -> None:
+    """Pull new and changed articles from every source."""
+    with obj.app() as app:
+        report = _run_gather(app, section, show_progress=not as_json)
+    if as_json:
+        _print_json(report.as_json())
+    else:
+        _print_report(report)
+
+
+@cli.group("articles")
+def articles_group() -> None:
+    """Inspect the stored articles."""
+
+
+def _article_json(article: Article) -> dict[str, Any]:
+    return {
+        "id": article.id,
+        "section": article.section,
+        "title": article.title,
+        "url": article.url,
+        "published": article.published.isoformat(),
+        "updated": article.updated.isoformat(),
+        "authors": list(article.authors),
+        "tags": list(article.tags),
+    }
+
+
+@articles_group.command("list")
+@click.option("--section", help="Only this section (its slug).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def articles_list(obj: _Context, section: str | None, limit: int | None, as_json: bool) -> None:
+    """The stored articles (id, section, title, dates), newest first."""
+    with obj.app() as app:
+        if section:
+            app.settings.section(section)
+        found = app.store.articles(section=section, limit=limit)
+    if as_json:
+        _print_json({"count": len(found), "articles": [_article_json(a) for a in found]})
+        return
+    _print_articles(found)
+
+
+def _print_articles(found: list[Article]) -> None:
+    table = Table("id", "section", "title", "published", "updated", title=f"{len(found)} articles")
+    for article in found:
+        table.add_row(
+            article.id,
+            article.section,
+            article.title,
+            f"{article.published:%Y-%m-%d %H:%M}",
+            f"{article.updated:%Y-%m-%d %H:%M}",
+        )
+    _console().print(table)
+
+
+@cli.command("run")
+@click.pass_obj
+def run_command(obj: _Context) -> None:
+    """The main job on this configuration: gather every section and show what is stored."""
+    with obj.app() as app:
+        report = _run_gather(app, None, show_progress=True)
+        _print_report(report)
+        _print_articles(app.store.articles())

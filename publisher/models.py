@@ -1,0 +1,96 @@
+"""Typed records that cross stage boundaries. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class SourceType(StrEnum):
+    """The built-in kinds of content source."""
+
+    MARKDOWN = "markdown"
+    FEED = "feed"
+    WORDPRESS = "wordpress"
+
+
+class Outcome(StrEnum):
+    """What gathering did with one item."""
+
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Article:
+    """One article as every stage sees it; `id` is the feed GUID and never changes."""
+
+    id: str
+    url: str
+    title: str
+    summary: str
+    content: str
+    section: str
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    published: datetime
+    updated: datetime
+    image: str | None = None
+    image_alt: str | None = None
+    draft: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Candidate:
+    """An article a source produced, with where it came from and how to tell it changed.
+
+    `fingerprint` is cheap source metadata (file mtime and size) that lets the next
+    gather skip the item without reading it; `origin` names the file or URL in messages.
+    """
+
+    article: Article
+    origin: str
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rejection:
+    """An item a source refused, named by file or URL, with the reason."""
+
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+@dataclass(kw_only=True)
+class SectionReport:
+    """Counts of one section's gather, plus the rejections and source errors behind them."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> None:
+        """Add one item with the given outcome."""
+        setattr(self, outcome.value, getattr(self, outcome.value) + 1)
+
+    @property
+    def changed(self) -> bool:
+        """True when this gather added or changed an article."""
+        return bool(self.new or self.updated)
+
+    def counts(self) -> dict[str, int]:
+        """The four counts, as printed by `publisher gather --json`."""
+        return {
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+        }

@@ -1,0 +1,90 @@
+"""The database tables, shared by the store and the migrations' autogenerate check."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as UTC; SQLite would otherwise return naive values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", String(1024), primary_key=True),
+    Column("section", String(100), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("authors", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("published", UtcDateTime, nullable=False),
+    Column("updated", UtcDateTime, nullable=False),
+    Column("image", Text),
+    Column("image_alt", Text),
+    Column("draft", Boolean, nullable=False, default=False),
+    Column("source", String(1024), nullable=False),
+    Column("origin", Text, nullable=False),
+    Column("fingerprint", String(200), nullable=False, default=""),
+    Column("content_hash", String(64), nullable=False),
+    Column("first_seen", UtcDateTime, nullable=False),
+    Column("last_changed", UtcDateTime, nullable=False),
+    Index(None, "section", "published"),
+    Index(None, "source"),
+    Index(None, "last_changed"),
+)
+
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("key", String(1024), primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("cursor", Text),
+    Column("item_count", Integer, nullable=False, default=0),
+    Column("checked_at", UtcDateTime),
+)

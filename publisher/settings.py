@@ -1,0 +1,269 @@
+"""The one settings object: `settings.toml` loaded, validated and overlaid with secrets from the environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from publisher.errors import SettingsError
+
+DEFAULT_CONFIG = "settings.toml"
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+RESERVED_SLUGS = frozenset({"all"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteSettings(_Strict):
+    name: str = Field(min_length=1)
+    url: Annotated[str, Field(pattern=r"^https?://[^/\s]+")]
+    language: str = "en"
+    timezone: str = "UTC"
+    description: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/Paris')")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The site's time zone, for dates given without one."""
+        return ZoneInfo(self.timezone)
+
+
+class StorageSettings(_Strict):
+    url: str = "sqlite:///var/publisher.db"
+
+
+class MarkdownSourceSettings(_Strict):
+    type: Literal["markdown"]
+    path: str = Field(min_length=1)
+
+
+class FeedSourceSettings(_Strict):
+    type: Literal["feed"]
+    url: Annotated[str, Field(pattern=r"^https?://")]
+
+
+class WordPressSourceSettings(_Strict):
+    type: Literal["wordpress"]
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    category: int | None = Field(default=None, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+SourceSettings = Annotated[
+    MarkdownSourceSettings | FeedSourceSettings | WordPressSourceSettings,
+    Field(discriminator="type"),
+]
+
+
+class SectionSettings(_Strict):
+    slug: Annotated[str, Field(pattern=SLUG_PATTERN)]
+    title: str = Field(min_length=1)
+    description: str = ""
+    sources: tuple[SourceSettings, ...] = ()
+
+    @field_validator("slug")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_SLUGS:
+            raise ValueError(f"{value!r} is reserved for the whole-site feed")
+        return value
+
+
+class GatherSettings(_Strict):
+    interval_minutes: int = Field(default=10, ge=1)
+    max_article_bytes: int = Field(default=1_000_000, ge=1_000)
+    max_response_bytes: int = Field(default=20_000_000, ge=10_000)
+    http_timeout: float = Field(default=20.0, gt=0)
+    user_agent: str = "publisher/0.1 (+https://github.com/publisher)"
+
+
+class FeedSettings(_Strict):
+    path: str = "feeds"
+    items: int = Field(default=50, ge=1)
+    websub_hub: str = ""
+
+
+class DigestSettings(_Strict):
+    sender: str = "TodayPress <digest@todaypress.example>"
+    daily: str = "0 6 * * *"
+    weekly: str = "0 7 * * 1"
+    subject: str = "{site} — {date}"
+    max_per_section: int = Field(default=10, ge=1)
+
+
+class SmtpSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str = ""
+    connections: int = Field(default=4, ge=1)
+    rate: float = Field(default=0, ge=0)
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class OutboxSettings(_Strict):
+    path: str = "var/outbox"
+
+
+class DeliverySettings(_Strict):
+    transport: Literal["smtp", "outbox"] = "outbox"
+    retries: int = Field(default=5, ge=0)
+    smtp: SmtpSettings = SmtpSettings()
+    outbox: OutboxSettings = OutboxSettings()
+
+
+class WebSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class Secrets(_Strict):
+    """Values that only ever come from the environment, never from the file."""
+
+    secret_key: str = ""
+    smtp_password: str = ""
+    admin_password: str = ""
+
+    def __repr__(self) -> str:
+        return "Secrets(<hidden>)"
+
+    __str__ = __repr__
+
+
+class Settings(_Strict):
+    """Everything publisher is configured with; built once by `load_settings`, passed explicitly."""
+
+    site: SiteSettings
+    storage: StorageSettings = StorageSettings()
+    sections: tuple[SectionSettings, ...] = Field(min_length=1)
+    gather: GatherSettings = GatherSettings()
+    feeds: FeedSettings = FeedSettings()
+    digest: DigestSettings = DigestSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    web: WebSettings = WebSettings()
+    base_dir: Path = Path(".")
+    secrets: Secrets = Field(default=Secrets(), repr=False)
+
+    @model_validator(mode="after")
+    def _unique_slugs(self) -> Settings:
+        seen: set[str] = set()
+        for index, section in enumerate(self.sections):
+            if section.slug in seen:
+                raise ValueError(f"sections[{index}].slug: {section.slug!r} is used twice")
+            seen.add(section.slug)
+        return self
+
+    def section(self, slug: str) -> SectionSettings:
+        """The section with this slug, or a SettingsError naming the known ones."""
+        for section in self.sections:
+            if section.slug == slug:
+                return section
+        known = ", ".join(s.slug for s in self.sections)
+        raise SettingsError(f"unknown section {slug!r} (known: {known})")
+
+    def resolve(self, path: str) -> Path:
+        """A path from the settings, relative to the settings file's folder."""
+        return (self.base_dir / path).resolve()
+
+    @property
+    def database_url(self) -> str:
+        """The storage URL with a relative SQLite path made relative to the settings file."""
+        url = self.storage.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+            return prefix + str(self.resolve(url[len(prefix) :]))
+        return url
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read, validate and return the settings; raise SettingsError with one line naming the key."""
+    config = Path(path or os.environ.get("PUBLISHER_CONFIG") or DEFAULT_CONFIG)
+    try:
+        raw = tomllib.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{config}: settings file not found (use --config or PUBLISHER_CONFIG)")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{config}: cannot read settings file: {exc}")
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{config}: not valid TOML: {exc}")
+    return settings_from_dict(raw, base_dir=config.parent, name=str(config))
+
+
+def settings_from_dict(
+    raw: dict[str, Any], *, base_dir: Path = Path("."), name: str = "settings"
+) -> Settings:
+    """Validate a settings mapping (as read from TOML) and apply environment overrides."""
+    for forbidden in ("base_dir", "secrets"):
+        if forbidden in raw:
+            raise SettingsError(f"{name}: {forbidden}: not a settings key")
+    data = _with_environment(raw)
+    try:
+        return Settings(**data, base_dir=base_dir, secrets=_secrets_from_environment())
+    except ValidationError as exc:
+        raise SettingsError(f"{name}: {_describe(exc)}") from None
+
+
+def _with_environment(raw: dict[str, Any]) -> dict[str, Any]:
+    database_url = os.environ.get("PUBLISHER_DATABASE_URL")
+    if not database_url:
+        return raw
+    storage = {**raw.get("storage", {}), "url": database_url}
+    return {**raw, "storage": storage}
+
+
+def _secrets_from_environment() -> Secrets:
+    return Secrets(
+        secret_key=os.environ.get("PUBLISHER_SECRET_KEY", ""),
+        smtp_password=os.environ.get("PUBLISHER_SMTP_PASSWORD", ""),
+        admin_password=os.environ.get("PUBLISHER_ADMIN_PASSWORD", ""),
+    )
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line for the first problem: the dotted key, what is wrong, and how many more."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    key = _dotted(first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key (check its spelling and table)"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    elif first["type"] == "union_tag_invalid":
+        message = "type must be one of 'markdown', 'feed', 'wordpress'"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{key}: {message}{more}" if key else f"{message}{more}"
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts[-1] = f"{parts[-1]}[{part}]" if parts else f"[{part}]"
+        elif part not in {"markdown", "feed", "wordpress"}:
+            parts.append(part)
+    return ".".join(parts)

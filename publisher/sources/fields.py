@@ -1,0 +1,108 @@
+"""Turning loosely typed source fields into the values an Article needs."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, tzinfo
+from typing import Any
+from urllib.parse import urljoin
+
+from publisher.errors import ItemRejected
+from publisher.sanitize import plain_text, strip_forbidden
+
+SUMMARY_CHARS = 300
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def parse_date(value: Any, *, zone: tzinfo, where: str, key: str) -> datetime:
+    """A timezone-aware datetime from a datetime, date or ISO 8601 string; no zone means `zone`."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime.combine(value, time())
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ItemRejected(where, f"{key}: cannot parse {value!r} as an ISO 8601 date")
+    else:
+        raise ItemRejected(where, f"{key}: expected an ISO 8601 date, got {value!r}")
+    return parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed
+
+
+def utc_from_struct(value: Any) -> datetime | None:
+    """A UTC datetime from feedparser's `*_parsed` struct_time, or None."""
+    if not value:
+        return None
+    return datetime(*value[:6], tzinfo=UTC)
+
+
+def required_text(value: Any, *, where: str, key: str) -> str:
+    """A non-empty single-line plain-text string, or a rejection naming the key."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ItemRejected(where, f"{key}: required field is missing or empty")
+    if not isinstance(value, str | int | float):
+        raise ItemRejected(where, f"{key}: expected text, got {type(value).__name__}")
+    return plain_text(str(value))
+
+
+def optional_text(value: Any) -> str | None:
+    """Plain text or None for an absent or empty value."""
+    if value is None:
+        return None
+    text = plain_text(str(value))
+    return text or None
+
+
+def text_list(value: Any, *, where: str, key: str) -> tuple[str, ...]:
+    """A list of names from a list or a comma-separated string, duplicates dropped."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, Iterable) or isinstance(value, dict):
+        raise ItemRejected(where, f"{key}: expected a list, got {type(value).__name__}")
+    names = (plain_text(str(item)) for item in value if item is not None)
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def slug(value: Any, *, where: str) -> str:
+    """A URL slug: lowercase letters, digits and hyphens."""
+    text = str(value).strip()
+    if not _SLUG.match(text):
+        raise ItemRejected(where, f"slug: {text!r} must be lowercase letters, digits and hyphens")
+    return text
+
+
+def absolute_url(value: Any, base: str) -> str | None:
+    """An absolute http(s) URL resolved against `base`, or None."""
+    if not value or not isinstance(value, str):
+        return None
+    url = urljoin(base, strip_forbidden(value.strip()))
+    return url if url.startswith(("http://", "https://")) else None
+
+
+def summary_from(text: str) -> str:
+    """A summary cut at a word boundary from an article's plain text."""
+    if len(text) <= SUMMARY_CHARS:
+        return text
+    cut = text[:SUMMARY_CHARS].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:.") + "…"
+
+
+def check_size(size: int, *, limit: int, where: str) -> None:
+    """Reject an item of `size` bytes over the limit, saying by how much."""
+    if size > limit:
+        raise ItemRejected(
+            where,
+            f"{size:,} bytes ({size / 1e6:.1f} MB), over the limit of {limit / 1e6:.1f} MB "
+            "(gather.max_article_bytes)",
+        )
+
+
+def stable_id(*parts: str) -> str:
+    """A deterministic id for an item that has none of its own."""
+    digest = hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return f"urn:sha1:{digest}"

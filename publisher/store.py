@@ -1,0 +1,285 @@
+"""The database: SQLite (WAL) by default, PostgreSQL by URL; migrated in place with Alembic."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from publisher.errors import StoreError
+from publisher.models import Article
+from publisher.schema import articles, source_state
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 7_305_000_001  # any constant: serialises concurrent migrations on PostgreSQL
+_CHUNK = 500
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredArticle:
+    """An article with the bookkeeping gathering keeps beside it."""
+
+    article: Article
+    source: str
+    origin: str
+    fingerprint: str
+    content_hash: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Existing:
+    """What the store knows of an article id, enough to tell new, changed and unchanged apart."""
+
+    content_hash: str
+    source: str
+    origin: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceState:
+    """Where a source left off: HTTP validators, a cursor, and how many items it held."""
+
+    key: str
+    etag: str | None = None
+    last_modified: str | None = None
+    cursor: str | None = None
+    item_count: int = 0
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine with the settings each backend needs (WAL and immediate writes on SQLite)."""
+    if url.startswith("sqlite"):
+        _make_parent(url)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True, pool_recycle=1800)
+
+
+def _make_parent(url: str) -> None:
+    path = url.split(":///", 1)[-1]
+    if path and path != ":memory:" and "://" in url:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Legacy pysqlite transaction handling never BEGINs before a SELECT; take control
+    # so the "begin" hook can issue BEGIN IMMEDIATE and writers wait instead of failing.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Store:
+    """All reads and writes of publisher's state; every write is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and bring the schema up to date."""
+        try:
+            store = cls(create_store_engine(url))
+            store.migrate()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the database: {exc.__class__.__name__}: {exc}") from exc
+        return store
+
+    def migrate(self) -> None:
+        """Upgrade the schema in place to the newest migration (idempotent)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    # -- gathering ---------------------------------------------------------------------
+
+    def fingerprints(self, source: str) -> dict[str, str]:
+        """origin → fingerprint of every article a source stored, for skipping unchanged files."""
+        query = select(articles.c.origin, articles.c.fingerprint).where(
+            articles.c.source == source
+        )
+        with self.engine.begin() as conn:
+            return {row.origin: row.fingerprint for row in conn.execute(query)}
+
+    def existing(self, ids: Iterable[str]) -> dict[str, Existing]:
+        """What the store holds for each of these ids (absent ids are left out)."""
+        found: dict[str, Existing] = {}
+        columns = (articles.c.id, articles.c.content_hash, articles.c.source)
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(ids)):
+                query = select(*columns, articles.c.origin, articles.c.fingerprint).where(
+                    articles.c.id.in_(chunk)
+                )
+                for row in conn.execute(query):
+                    found[row.id] = Existing(
+                        content_hash=row.content_hash,
+                        source=row.source,
+                        origin=row.origin,
+                        fingerprint=row.fingerprint,
+                    )
+        return found
+
+    def save_gathered(
+        self,
+        *,
+        new: Sequence[StoredArticle],
+        changed: Sequence[StoredArticle],
+        touched: Sequence[tuple[str, str, str]],
+        state: SourceState | None,
+        now: datetime,
+    ) -> None:
+        """Insert new articles, update changed ones, refresh fingerprints and the source state, atomically."""
+        with self.engine.begin() as conn:
+            if new:
+                rows = [_row(item, now) | {"first_seen": now} for item in new]
+                for chunk in _chunks(rows):
+                    conn.execute(articles.insert(), chunk)
+            for item in changed:
+                values = _row(item, now)
+                del values["id"]
+                conn.execute(update(articles).where(articles.c.id == item.article.id), values)
+            for article_id, origin, fingerprint in touched:
+                conn.execute(
+                    update(articles)
+                    .where(articles.c.id == article_id)
+                    .values(origin=origin, fingerprint=fingerprint)
+                )
+            if state is not None:
+                _put_state(conn, state, now)
+
+    def source_state(self, key: str) -> SourceState:
+        """The saved state of a source, or an empty one for a source never gathered."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(source_state).where(source_state.c.key == key)).first()
+        if row is None:
+            return SourceState(key=key)
+        return SourceState(
+            key=key,
+            etag=row.etag,
+            last_modified=row.last_modified,
+            cursor=row.cursor,
+            item_count=row.item_count,
+        )
+
+    # -- reading -----------------------------------------------------------------------
+
+    def articles(
+        self, *, section: str | None = None, limit: int | None = None, drafts: bool = False
+    ) -> list[Article]:
+        """Stored articles, newest first (ties by id), optionally of one section."""
+        return list(self.iter_articles(section=section, limit=limit, drafts=drafts))
+
+    def iter_articles(
+        self, *, section: str | None = None, limit: int | None = None, drafts: bool = False
+    ) -> Iterator[Article]:
+        """Like `articles`, streamed."""
+        query = select(articles).order_by(articles.c.published.desc(), articles.c.id)
+        if section is not None:
+            query = query.where(articles.c.section == section)
+        if not drafts:
+            query = query.where(articles.c.draft.is_(False))
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.begin() as conn:
+            for row in conn.execute(query):
+                yield _article(row)
+
+    def article(self, article_id: str) -> Article | None:
+        """One article by id, or None."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(articles).where(articles.c.id == article_id)).first()
+        return None if row is None else _article(row)
+
+    def count_articles(self) -> int:
+        """How many articles are stored, drafts included."""
+        with self.engine.begin() as conn:
+            return conn.execute(select(func.count()).select_from(articles)).scalar_one()
+
+
+def _put_state(conn: Connection, state: SourceState, now: datetime) -> None:
+    values = {
+        "key": state.key,
+        "etag": state.etag,
+        "last_modified": state.last_modified,
+        "cursor": state.cursor,
+        "item_count": state.item_count,
+        "checked_at": now,
+    }
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(source_state).values(values)
+    updates = {k: insert.excluded[k] for k in values if k != "key"}
+    conn.execute(insert.on_conflict_do_update(index_elements=["key"], set_=updates))
+
+
+def _row(item: StoredArticle, now: datetime) -> dict[str, Any]:
+    article = item.article
+    return {
+        "id": article.id,
+        "section": article.section,
+        "url": article.url,
+        "title": article.title,
+        "summary": article.summary,
+        "content": article.content,
+        "authors": list(article.authors),
+        "tags": list(article.tags),
+        "published": article.published,
+        "updated": article.updated,
+        "image": article.image,
+        "image_alt": article.image_alt,
+        "draft": article.draft,
+        "source": item.source,
+        "origin": item.origin,
+        "fingerprint": item.fingerprint,
+        "content_hash": item.content_hash,
+        "last_changed": now,
+    }
+
+
+def _article(row: Any) -> Article:
+    return Article(
+        id=row.id,
+        url=row.url,
+        title=row.title,
+        summary=row.summary,
+        content=row.content,
+        section=row.section,
+        authors=tuple(row.authors),
+        tags=tuple(row.tags),
+        published=row.published,
+        updated=row.updated,
+        image=row.image,
+        image_alt=row.image_alt,
+        draft=row.draft,
+    )
+
+
+def _chunks(items: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
