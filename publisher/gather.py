@@ -77,7 +77,8 @@ def gather_source(store: Store, source: ContentSource, report: SectionReport, no
         _record_error(report, exc.where, exc.reason)
         return
     if batch.error:
-        _record_error(report, batch.error, "stopped part-way; the rest is fetched next time")
+        reason = f"{batch.error.reason}; stopped part-way, the rest is fetched next time"
+        _record_error(report, batch.error.where, reason)
     _apply(store, source.key, batch, report, now)
 
 

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import httpx
 
+from publisher.errors import SourceError
 from publisher.models import Candidate, Rejection
 from publisher.settings import GatherSettings, SiteSettings
 from publisher.store import SourceState
@@ -35,7 +36,7 @@ class Batch:
     unchanged: int = 0
     kept_origins: set[str] = field(default_factory=set)
     state: SourceState | None = None
-    error: str | None = None
+    error: SourceError | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

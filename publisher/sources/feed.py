@@ -60,9 +60,11 @@ class FeedSource:
             raise ItemRejected(where, "entry has no usable link")
         title = fields.required_text(entry.get("title"), where=where, key="title")
         published = fields.utc_from_struct(entry.get("published_parsed"))
-        updated = fields.utc_from_struct(entry.get("updated_parsed"))
+        # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed
+        # with a DeprecationWarning.
+        updated = fields.utc_from_struct(dict.get(entry, "updated_parsed"))
         if published is None and updated is None:
-            raw = entry.get("published") or entry.get("updated")
+            raw = entry.get("published") or dict.get(entry, "updated")
             reason = f"cannot parse date {raw!r}" if raw else "entry has no date"
             raise ItemRejected(where, reason)
         raw_html = _body(entry)

@@ -147,11 +147,12 @@ def _split(text: str, where: str) -> tuple[dict[str, Any], str]:
             where, "no front matter (expected YAML between --- lines or TOML between +++ lines)"
         )
     try:
-        post = frontmatter.loads(text, handler=handler)
+        front, body = handler.split(text)
+        metadata = handler.load(front)
     except _PARSE_ERRORS as exc:
         kind = "TOML" if isinstance(handler, _StdlibTOML) else "YAML"
         reason = " ".join(str(exc).split())
         raise ItemRejected(where, f"front matter is not valid {kind}: {reason}") from None
-    if not isinstance(post.metadata, dict):
+    if not isinstance(metadata, dict):
         raise ItemRejected(where, "front matter must be a mapping of keys to values")
-    return dict(post.metadata), post.content
+    return metadata, body

@@ -41,7 +41,7 @@ class WordPressSource:
             except SourceError as exc:
                 if page == 1:
                     raise
-                batch.error = str(exc)
+                batch.error = exc
                 return batch  # state not saved: the next gather asks again from the old cursor
             for post in posts:
                 self._add(post, batch)
