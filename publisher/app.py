@@ -51,5 +51,7 @@ def open_app(settings: Settings) -> App:
     return App(
         settings=settings,
         store=Store.open(settings.database_url),
-        http=new_client(timeout=settings.gather.http_timeout, user_agent=settings.gather.user_agent),
+        http=new_client(
+            timeout=settings.gather.http_timeout, user_agent=settings.gather.user_agent
+        ),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,6 +27,8 @@ def _console(*, stderr: bool = False) -> Console:
     """A console that does not squeeze tables to 80 columns when output is piped."""
     console = Console(stderr=stderr)
     return console if console.is_terminal else Console(stderr=stderr, width=200)
+
+
 _USER_ERRORS = (SettingsError, UserError)
 
 
@@ -44,8 +46,15 @@ class _Context:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "-c", type=click.Path(dir_okay=False), help="Settings file (default: settings.toml or $PUBLISHER_CONFIG).")
-@click.option("--verbose", "-v", is_flag=True, help="Log every event (new and updated articles too).")
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(dir_okay=False),
+    help="Settings file (default: settings.toml or $PUBLISHER_CONFIG).",
+)
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Log every event (new and updated articles too)."
+)
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
     """publisher: gathers a news portal's articles, writes its feeds and sends its email digests."""
@@ -83,10 +92,20 @@ def _run_gather(app: App, section: str | None, *, show_progress: bool) -> Gather
     sections = app.section_sources(section)
     total = sum(len(s.sources) for s in sections)
     console = _console(stderr=True)
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=not (show_progress and console.is_terminal)) as progress:
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(
+        *columns, console=console, disable=not (show_progress and console.is_terminal)
+    ) as progress:
         task = progress.add_task("gathering", total=total)
-        step: Callable[[str, str], None] = lambda slug, key: progress.update(task, description=f"gathering {key}", advance=1)
+
+        def step(slug: str, key: str) -> None:
+            progress.update(task, description=f"gathering {key}", advance=1)
+
         return gather(app.store, sections, on_source=step)
 
 
@@ -98,7 +117,11 @@ def _print_report(report: GatherReport) -> None:
     console.print(table)
     for slug, counts in report.sections.items():
         for error in counts.errors:
-            console.print(f"[red]{slug}[/red] {error['where']}: {error['reason']}", markup=True, highlight=False)
+            console.print(
+                f"[red]{slug}[/red] {error['where']}: {error['reason']}",
+                markup=True,
+                highlight=False,
+            )
 
 
 @cli.command("gather")

@@ -4,7 +4,6 @@ Every error carries enough context to say which item failed and how to fix it;
 only the CLI and the web layer turn them into exit codes or pages.
 """
 
-
 from publisher.models import Rejection
 
 
@@ -31,7 +30,6 @@ class SourceError(PublisherError):
         super().__init__(f"{where}: {reason}")
         self.where = where
         self.reason = reason
-
 
 
 class ItemRejected(PublisherError):

@@ -1,4 +1,4 @@
-"""Gathering: every source of every section fetched, compared with the store, and saved atomically."""
+"""Gathering: every source of every section fetched, compared with the store, saved atomically."""
 
 from __future__ import annotations
 
@@ -68,9 +68,13 @@ def gather(
     return report
 
 
-def gather_source(store: Store, source: ContentSource, report: SectionReport, now: datetime) -> None:
+def gather_source(
+    store: Store, source: ContentSource, report: SectionReport, now: datetime
+) -> None:
     """Fetch one source and store what changed; a failing source is reported, never raised."""
-    previous = Previous(state=store.source_state(source.key), fingerprints=store.fingerprints(source.key))
+    previous = Previous(
+        state=store.source_state(source.key), fingerprints=store.fingerprints(source.key)
+    )
     try:
         batch = source.fetch(previous)
     except SourceError as exc:

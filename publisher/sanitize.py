@@ -20,7 +20,7 @@ _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def clean_html(fragment: str, base_url: str) -> str:
-    """Sanitise an HTML fragment: no script, no event handlers, no javascript: URLs; relative URLs made absolute."""
+    """Sanitise HTML: no script, event handler or javascript: URL; relative URLs made absolute."""
     return nh3.clean(
         strip_forbidden(fragment),
         tags=_TAGS,

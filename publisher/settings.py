@@ -1,4 +1,4 @@
-"""The one settings object: `settings.toml` loaded, validated and overlaid with secrets from the environment."""
+"""The one settings object: `settings.toml` validated, with secrets from the environment."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ class SiteSettings(_Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/Paris')")
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like 'Europe/Paris')"
+            ) from None
         return value
 
     @property
@@ -205,11 +207,13 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     try:
         raw = tomllib.loads(config.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SettingsError(f"{config}: settings file not found (use --config or PUBLISHER_CONFIG)")
+        raise SettingsError(
+            f"{config}: settings file not found (use --config or PUBLISHER_CONFIG)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{config}: cannot read settings file: {exc}")
+        raise SettingsError(f"{config}: cannot read settings file: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{config}: not valid TOML: {exc}")
+        raise SettingsError(f"{config}: not valid TOML: {exc}") from None
     return settings_from_dict(raw, base_dir=config.parent, name=str(config))
 
 

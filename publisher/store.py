@@ -122,9 +122,7 @@ class Store:
 
     def fingerprints(self, source: str) -> dict[str, str]:
         """origin → fingerprint of every article a source stored, for skipping unchanged files."""
-        query = select(articles.c.origin, articles.c.fingerprint).where(
-            articles.c.source == source
-        )
+        query = select(articles.c.origin, articles.c.fingerprint).where(articles.c.source == source)
         with self.engine.begin() as conn:
             return {row.origin: row.fingerprint for row in conn.execute(query)}
 
@@ -155,7 +153,7 @@ class Store:
         state: SourceState | None,
         now: datetime,
     ) -> None:
-        """Insert new articles, update changed ones, refresh fingerprints and the source state, atomically."""
+        """Insert new, update changed, refresh fingerprints and source state in one transaction."""
         with self.engine.begin() as conn:
             if new:
                 rows = [_row(item, now) | {"first_seen": now} for item in new]

@@ -1,4 +1,4 @@
-"""Shared fixtures: settings builders, a store on SQLite or PostgreSQL, and a real HTTP server."""
+"""Shared fixtures: settings, a store on SQLite or PostgreSQL, and a real HTTP server."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ PG_ADMIN = os.environ.get("PUBLISHER_TEST_PG", "postgresql://postgres@127.0.0.1:
 
 
 def base_settings(**overrides: Any) -> dict[str, Any]:
-    """A minimal valid settings mapping; sections default to one markdown folder `content/opinion`."""
+    """A minimal valid settings mapping: one section reading the folder `content/opinion`."""
     raw: dict[str, Any] = {
         "site": {"name": "TodayPress", "url": "https://todaypress.example", "timezone": "UTC"},
         "storage": {"url": "sqlite:///var/test.db"},
@@ -114,7 +114,9 @@ def store(store_url: str) -> Iterator[Store]:
 class Reply:
     """What the test server answers for one path."""
 
-    body: bytes | Callable[[dict[str, list[str]], dict[str, str]], tuple[int, dict[str, str], bytes]]
+    body: (
+        bytes | Callable[[dict[str, list[str]], dict[str, str]], tuple[int, dict[str, str], bytes]]
+    )
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
@@ -191,7 +193,9 @@ def http_server() -> Iterator[FixtureServer]:
     server.close()
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m publisher ARGS` as a user would, capturing its output."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(

@@ -19,7 +19,12 @@ def write_article(folder: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
-def markdown(title: str = "A title", date: str = "2026-11-20T08:00:00Z", body: str = "Body text.", **extra: str) -> str:
+def markdown(
+    title: str = "A title",
+    date: str = "2026-11-20T08:00:00Z",
+    body: str = "Body text.",
+    **extra: str,
+) -> str:
     """A Markdown article with YAML front matter."""
     lines = ["---"]
     if title is not None:

@@ -65,7 +65,9 @@ def test_atom_entries_with_relative_links_and_several_authors(make_app, http_ser
 
 
 def test_etag_gives_a_conditional_get_and_304_changes_nothing(make_app, http_server):
-    http_server.routes["/rss"] = Reply(RSS, headers={"ETag": '"v1"', "Last-Modified": "Tue, 24 Nov 2026 08:00:00 GMT"})
+    http_server.routes["/rss"] = Reply(
+        RSS, headers={"ETag": '"v1"', "Last-Modified": "Tue, 24 Nov 2026 08:00:00 GMT"}
+    )
     app = make_app(feed_settings(f"{http_server.url}/rss"))
     run_gather(app)
     report = run_gather(app)
@@ -79,16 +81,28 @@ def test_changed_feed_updates_in_place(make_app, http_server):
     http_server.routes["/rss"] = Reply(RSS)
     app = make_app(feed_settings(f"{http_server.url}/rss"))
     run_gather(app)
-    assert counts(run_gather(app), "world") == {"new": 0, "updated": 0, "unchanged": 2, "rejected": 2}
+    assert counts(run_gather(app), "world") == {
+        "new": 0,
+        "updated": 0,
+        "unchanged": 2,
+        "rejected": 2,
+    }
     http_server.routes["/rss"] = Reply(RSS.replace(b"Ferry service resumes", b"Ferry service back"))
-    assert counts(run_gather(app), "world") == {"new": 0, "updated": 1, "unchanged": 1, "rejected": 2}
+    assert counts(run_gather(app), "world") == {
+        "new": 0,
+        "updated": 1,
+        "unchanged": 1,
+        "rejected": 2,
+    }
     ferry = app.store.article("wire-1001")
     assert ferry is not None and ferry.title == "Ferry service back after storm"
 
 
 def test_server_error_and_garbage_are_source_errors_and_other_sources_go_on(make_app, http_server):
     http_server.routes["/broken"] = Reply(b"oops", status=500)
-    http_server.routes["/garbage"] = Reply(b"\x00\x01 this is not xml at all {", headers={"Content-Type": "text/html"})
+    http_server.routes["/garbage"] = Reply(
+        b"\x00\x01 this is not xml at all {", headers={"Content-Type": "text/html"}
+    )
     http_server.routes["/atom"] = Reply(ATOM)
     urls = [f"{http_server.url}/{p}" for p in ("broken", "garbage", "atom")]
     app = make_app(feed_settings(*urls))

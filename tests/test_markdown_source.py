@@ -1,4 +1,4 @@
-"""The markdown source: parsing, incremental and idempotent gathering, and every kind of bad file."""
+"""The markdown source: parsing, incremental and idempotent gathering, every kind of bad file."""
 
 from __future__ import annotations
 
@@ -55,7 +55,10 @@ def test_toml_front_matter_and_site_zone_for_naive_dates(make_app, folder):
     write_article(
         folder,
         "toml.md",
-        '+++\ntitle = "From TOML"\ndate = 2026-11-22T09:00:00\nid = "custom-id-7"\nauthor = "Li Wei"\n+++\nBody.\n',
+        (
+            '+++\ntitle = "From TOML"\ndate = 2026-11-22T09:00:00\n'
+            'id = "custom-id-7"\nauthor = "Li Wei"\n+++\nBody.\n'
+        ),
     )
     raw = base_settings()
     raw["site"]["timezone"] = "Asia/Tokyo"
@@ -104,7 +107,11 @@ def test_subfolder_names_the_section(make_app, tmp_path):
     write_article(root / "opinion", "o.md", markdown(title="Opinion piece"))
     raw = base_settings(
         sections=[
-            {"slug": "world", "title": "World", "sources": [{"type": "markdown", "path": "content"}]},
+            {
+                "slug": "world",
+                "title": "World",
+                "sources": [{"type": "markdown", "path": "content"}],
+            },
             {"slug": "opinion", "title": "Opinion"},
         ]
     )
@@ -147,7 +154,10 @@ BAD_FILES = {
     "no-date.md": (markdown(date=None), "date: required field is missing"),
     "bad-date.md": (markdown(date="next tuesday"), "date: cannot parse 'next tuesday'"),
     "latin1.md": (markdown(title="Caf\u00e9").encode("latin-1"), "not valid UTF-8: byte 0xe9"),
-    "broken-yaml.md": ('---\ntitle: "unclosed\ndate: [2026\n---\nBody\n', "front matter is not valid YAML"),
+    "broken-yaml.md": (
+        '---\ntitle: "unclosed\ndate: [2026\n---\nBody\n',
+        "front matter is not valid YAML",
+    ),
     "broken-toml.md": ("+++\ntitle = \n+++\nBody\n", "front matter is not valid TOML"),
     "no-front-matter.md": ("# Just a heading\n\nText.\n", "no front matter"),
     "list-front-matter.md": ("---\n- a\n- b\n---\nBody\n", "front matter must be a mapping"),
@@ -171,7 +181,12 @@ def test_every_bad_file_is_rejected_with_its_name_and_the_rest_are_stored(make_a
         assert reason in errors[name], (name, errors[name])
     assert sorted(a.title for a in app.store.articles()) == ["Good one", "Good two"]
     # Rejected files are reported again next time (they are still broken), never stored.
-    assert counts(run_gather(app)) == {"new": 0, "updated": 0, "unchanged": 2, "rejected": len(BAD_FILES)}
+    assert counts(run_gather(app)) == {
+        "new": 0,
+        "updated": 0,
+        "unchanged": 2,
+        "rejected": len(BAD_FILES),
+    }
 
 
 def test_breaking_a_stored_article_keeps_the_stored_version(make_app, folder):

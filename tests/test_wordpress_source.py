@@ -26,7 +26,12 @@ def test_posts_of_the_category_over_several_pages(make_app, http_server):
     fake = FakeWordPress(posts=[post(n) for n in range(1, 9)] + [post(99, category=7)])
     serve(http_server, fake)
     app = make_app(wp_settings(http_server.url))
-    assert counts(run_gather(app), "world") == {"new": 8, "updated": 0, "unchanged": 0, "rejected": 0}
+    assert counts(run_gather(app), "world") == {
+        "new": 8,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 0,
+    }
     hits = http_server.hits("/wp-json/wp/v2/posts")
     assert [h.query["page"] for h in hits] == [["1"], ["2"], ["3"]]
     assert all(h.query["categories"] == ["3"] and h.query["_embed"] == ["1"] for h in hits)
@@ -58,10 +63,14 @@ def test_second_gather_asks_only_for_modified_posts(make_app, http_server):
     third = run_gather(app)
     # post 5 is read again too: the cursor steps back a second so no same-second edit is missed
     assert counts(third, "world") == {"new": 0, "updated": 1, "unchanged": 1, "rejected": 0}
-    assert http_server.hits("/wp-json/wp/v2/posts")[-1].query["modified_after"] == ["2026-11-06T09:29:59"]
+    assert http_server.hits("/wp-json/wp/v2/posts")[-1].query["modified_after"] == [
+        "2026-11-06T09:29:59"
+    ]
     assert app.store.article("https://wp.example/?p=1").title == "Edited"
     run_gather(app)
-    assert http_server.hits("/wp-json/wp/v2/posts")[-1].query["modified_after"] == ["2026-11-27T11:59:59"]
+    assert http_server.hits("/wp-json/wp/v2/posts")[-1].query["modified_after"] == [
+        "2026-11-27T11:59:59"
+    ]
 
 
 def test_page_timeout_keeps_earlier_pages_and_retries_next_time(make_app, http_server):

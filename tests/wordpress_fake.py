@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def post(n: int, *, category: int = 3, modified: str | None = None, **overrides: Any) -> dict[str, Any]:
+def post(
+    n: int, *, category: int = 3, modified: str | None = None, **overrides: Any
+) -> dict[str, Any]:
     """One post as the REST API returns it with `_embed`."""
     data: dict[str, Any] = {
         "id": n,
@@ -20,14 +22,21 @@ def post(n: int, *, category: int = 3, modified: str | None = None, **overrides:
         "link": f"https://wp.example/2026/11/post-{n}/",
         "title": {"rendered": f"Post number {n} &#8211; update"},
         "excerpt": {"rendered": f"<p>Excerpt of post {n}&hellip;</p>"},
-        "content": {"rendered": f'<p>Body {n} with <a href="/related/">a link</a>.</p><script>x()</script>'},
+        "content": {
+            "rendered": f'<p>Body {n} with <a href="/related/">a link</a>.</p><script>x()</script>'
+        },
         "categories": [category],
         "_embedded": {
             "author": [{"name": "Mara Quinn"}],
-            "wp:featuredmedia": [{"source_url": f"/wp-content/uploads/{n}.jpg", "alt_text": f"Picture {n}"}],
+            "wp:featuredmedia": [
+                {"source_url": f"/wp-content/uploads/{n}.jpg", "alt_text": f"Picture {n}"}
+            ],
             "wp:term": [
                 [{"taxonomy": "category", "name": "World"}],
-                [{"taxonomy": "post_tag", "name": "elections"}, {"taxonomy": "post_tag", "name": "europe"}],
+                [
+                    {"taxonomy": "post_tag", "name": "elections"},
+                    {"taxonomy": "post_tag", "name": "europe"},
+                ],
             ],
         },
     }
@@ -44,7 +53,9 @@ class FakeWordPress:
     slow_pages: dict[int, float] = field(default_factory=dict)
     failing_pages: dict[int, int] = field(default_factory=dict)
 
-    def __call__(self, query: dict[str, list[str]], headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def __call__(
+        self, query: dict[str, list[str]], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
         page = int(query.get("page", ["1"])[0])
         per_page = min(int(query.get("per_page", ["10"])[0]), self.max_per_page)
         if page in self.slow_pages:
@@ -52,12 +63,20 @@ class FakeWordPress:
         if page in self.failing_pages:
             return self.failing_pages[page], {}, b'{"code":"internal_server_error"}'
         selected = [p for p in self.posts if self._matches(p, query)]
-        selected.sort(key=lambda p: (p.get("modified_gmt", ""), p.get("id", 0)) if isinstance(p, dict) else ("", 0))
+        selected.sort(
+            key=lambda p: (
+                (p.get("modified_gmt", ""), p.get("id", 0)) if isinstance(p, dict) else ("", 0)
+            )
+        )
         pages = max(1, math.ceil(len(selected) / per_page))
         if page > pages:
             return 400, {}, b'{"code":"rest_post_invalid_page_number"}'
         chunk = selected[(page - 1) * per_page : page * per_page]
-        meta = {"X-WP-Total": str(len(selected)), "X-WP-TotalPages": str(pages), "Content-Type": "application/json"}
+        meta = {
+            "X-WP-Total": str(len(selected)),
+            "X-WP-TotalPages": str(pages),
+            "Content-Type": "application/json",
+        }
         return 200, meta, json.dumps(chunk).encode()
 
     @staticmethod

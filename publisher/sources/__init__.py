@@ -11,7 +11,9 @@ from publisher.sources.base import Batch, ContentSource, Previous, SourceContext
 __all__ = ["Batch", "ContentSource", "Previous", "SourceContext", "build_source"]
 
 
-def _markdown(settings: Any, context: SourceContext, resolve: Callable[[str], Any]) -> ContentSource:
+def _markdown(
+    settings: Any, context: SourceContext, resolve: Callable[[str], Any]
+) -> ContentSource:
     from publisher.sources.markdown import MarkdownSource
 
     return MarkdownSource(settings, context, resolve(settings.path))
@@ -23,7 +25,9 @@ def _feed(settings: Any, context: SourceContext, resolve: Callable[[str], Any]) 
     return FeedSource(settings, context)
 
 
-def _wordpress(settings: Any, context: SourceContext, resolve: Callable[[str], Any]) -> ContentSource:
+def _wordpress(
+    settings: Any, context: SourceContext, resolve: Callable[[str], Any]
+) -> ContentSource:
     from publisher.sources.wordpress import WordPressSource
 
     return WordPressSource(settings, context)

@@ -27,8 +27,9 @@ class Batch:
     """One fetch's result.
 
     `unchanged` counts items known to be unchanged without reading them (same file
-    fingerprint, HTTP 304); `kept_origins` names those that have an origin. `state` is saved only after the candidates are stored, so a
-    crash in between fetches again. `error` is a source failure after partial progress.
+    fingerprint, HTTP 304); `kept_origins` names those that have an origin. `state` is
+    saved only after the candidates are stored, so a crash in between fetches again.
+    `error` is a source failure after partial progress.
     """
 
     candidates: list[Candidate] = field(default_factory=list)

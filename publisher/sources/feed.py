@@ -68,7 +68,9 @@ class FeedSource:
             reason = f"cannot parse date {raw!r}" if raw else "entry has no date"
             raise ItemRejected(where, reason)
         raw_html = _body(entry)
-        fields.check_size(len(raw_html.encode()), limit=self.context.gather.max_article_bytes, where=where)
+        fields.check_size(
+            len(raw_html.encode()), limit=self.context.gather.max_article_bytes, where=where
+        )
         content = clean_html(raw_html, url)
         summary = plain_text(entry.get("summary", "")) or plain_text(content)
         article = Article(
@@ -79,7 +81,9 @@ class FeedSource:
             content=content,
             section=self.context.section,
             authors=_authors(entry, where),
-            tags=fields.text_list([t.get("term") for t in entry.get("tags", [])], where=where, key="tags"),
+            tags=fields.text_list(
+                [t.get("term") for t in entry.get("tags", [])], where=where, key="tags"
+            ),
             published=published or updated,  # type: ignore[arg-type]
             updated=max(d for d in (published, updated) if d is not None),
             image=_image(entry, url),

@@ -26,7 +26,9 @@ def parse_date(value: Any, *, zone: tzinfo, where: str, key: str) -> datetime:
         try:
             parsed = datetime.fromisoformat(value.strip())
         except ValueError:
-            raise ItemRejected(where, f"{key}: cannot parse {value!r} as an ISO 8601 date")
+            raise ItemRejected(
+                where, f"{key}: cannot parse {value!r} as an ISO 8601 date"
+            ) from None
     else:
         raise ItemRejected(where, f"{key}: expected an ISO 8601 date, got {value!r}")
     return parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed

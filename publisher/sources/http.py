@@ -1,4 +1,4 @@
-"""Bounded HTTP GETs for the network sources: a timeout per phase, an overall deadline, a byte cap."""
+"""Bounded HTTP GETs for the network sources: timeouts, an overall deadline, a byte cap."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def get(
     max_bytes: int,
     deadline: float,
 ) -> Fetched:
-    """GET `url`; raise SourceError naming the URL on a timeout, a network error or an oversized body."""
+    """GET `url`; raise SourceError naming the URL on a timeout, network error or oversized body."""
     where = str(httpx.URL(url, params=params)) if params else url
     stop = time.monotonic() + deadline
     try:

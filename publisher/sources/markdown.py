@@ -26,7 +26,7 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 class _FastYAML(YAMLHandler):
     def load(self, fm: str, **kwargs: Any) -> Any:
-        return yaml.load(fm, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+        return yaml.load(fm, Loader=_YAML_LOADER)
 
 
 class _StdlibTOML(BaseHandler):
@@ -45,7 +45,9 @@ _PARSE_ERRORS = (yaml.YAMLError, tomllib.TOMLDecodeError, ValueError)
 class MarkdownSource:
     """A folder of `*.md` files; unchanged files (same mtime and size) are skipped unread."""
 
-    def __init__(self, settings: MarkdownSourceSettings, context: SourceContext, root: Path) -> None:
+    def __init__(
+        self, settings: MarkdownSourceSettings, context: SourceContext, root: Path
+    ) -> None:
         self.key = f"{context.section}:markdown:{settings.path}"
         self.root = root
         self.context = context

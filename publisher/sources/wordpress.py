@@ -1,4 +1,4 @@
-"""Articles from a WordPress site's REST API (`/wp-json/wp/v2/posts`), incrementally by modification date."""
+"""Articles from WordPress's REST API (`/wp-json/wp/v2/posts`), incrementally by modified date."""
 
 from __future__ import annotations
 
@@ -91,9 +91,7 @@ class WordPressSource:
         except ItemRejected as rejected:
             batch.rejections.append(rejected.as_rejection())
         except (KeyError, TypeError, AttributeError) as exc:
-            batch.rejections.append(
-                ItemRejected(where, f"malformed post: {exc!r}").as_rejection()
-            )
+            batch.rejections.append(ItemRejected(where, f"malformed post: {exc!r}").as_rejection())
 
     def _article(self, post: dict[str, Any], where: str) -> Article:
         url = fields.absolute_url(post.get("link"), self.posts_url)
@@ -109,8 +107,12 @@ class WordPressSource:
         return Article(
             id=plain_text(_rendered(post, "guid")) or url,
             url=url,
-            title=fields.required_text(plain_text(_rendered(post, "title")), where=where, key="title"),
-            summary=fields.summary_from(plain_text(_rendered(post, "excerpt")) or plain_text(content)),
+            title=fields.required_text(
+                plain_text(_rendered(post, "title")), where=where, key="title"
+            ),
+            summary=fields.summary_from(
+                plain_text(_rendered(post, "excerpt")) or plain_text(content)
+            ),
             content=content,
             section=self.context.section,
             authors=fields.text_list(

@@ -1,0 +1,119 @@
+"""The command line as a user runs it: output formats, exit codes, settings errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+SECTIONS = {
+    "world",
+    "opinion",
+    "international-relations",
+    "indigenous-affairs",
+    "business",
+    "culture",
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the embedded default (settings.toml and content/) in a fresh folder."""
+    shutil.copy(ROOT / "settings.toml", tmp_path / "settings.toml")
+    shutil.copytree(ROOT / "content", tmp_path / "content")
+    return tmp_path
+
+
+def test_gather_json_counts_then_nothing_new(project: Path):
+    first = run_cli("gather", "--json", cwd=project)
+    assert first.returncode == 0, first.stderr
+    data = json.loads(first.stdout)
+    assert set(data) == {"sections", "errors"}
+    assert set(data["sections"]) == SECTIONS
+    total = sum(c["new"] for c in data["sections"].values())
+    assert total == len(list((project / "content").rglob("*.md")))
+    assert data["errors"] == []
+    second = json.loads(run_cli("gather", "--json", cwd=project).stdout)
+    assert all(c["new"] == c["updated"] == c["rejected"] == 0 for c in second["sections"].values())
+    assert sum(c["unchanged"] for c in second["sections"].values()) == total
+    assert (project / "var" / "publisher.db").exists()
+
+
+def test_gather_one_section_and_list_articles(project: Path):
+    out = run_cli("gather", "--section", "culture", "--json", cwd=project)
+    assert set(json.loads(out.stdout)["sections"]) == {"culture"}
+    listed = json.loads(run_cli("articles", "list", "--json", cwd=project).stdout)
+    assert listed["count"] == len(listed["articles"]) > 0
+    assert {a["section"] for a in listed["articles"]} == {"culture"}
+    dates = [a["published"] for a in listed["articles"]]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_human_output_names_rejected_files(project: Path):
+    (project / "content" / "opinion" / "broken.md").write_text("---\ndate: 2026-11-01\n---\nx\n")
+    out = run_cli("gather", cwd=project)
+    assert out.returncode == 0
+    assert "broken.md: title: required field is missing" in out.stdout
+    assert "Traceback" not in out.stderr
+
+
+def test_postgres_by_environment(project: Path, postgres_url: str):
+    out = run_cli("gather", "--json", cwd=project, env={"PUBLISHER_DATABASE_URL": postgres_url})
+    assert out.returncode == 0, out.stderr
+    assert sum(c["new"] for c in json.loads(out.stdout)["sections"].values()) > 0
+    again = run_cli("gather", "--json", cwd=project, env={"PUBLISHER_DATABASE_URL": postgres_url})
+    assert sum(c["new"] + c["updated"] for c in json.loads(again.stdout)["sections"].values()) == 0
+    assert not (project / "var" / "publisher.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("find", "replace", "message"),
+    [
+        ('timezone = "UTC"', 'timezone = "Nowhere/City"', "site.timezone: unknown time zone"),
+        ('type = "markdown"', 'type = "gopher"', "sections[0].sources[0]: type must be one of"),
+        ("port = 8080", 'port = "eighty"', "web.port: Input should be a valid integer"),
+        (
+            "max_article_bytes = 1_000_000",
+            "max_article_bytz = 5",
+            "gather.max_article_bytz: unknown key",
+        ),
+        (
+            'slug = "opinion"',
+            'slug = "Opinion Pieces"',
+            "sections[1].slug: String should match pattern",
+        ),
+        ("[site]", "[site\n", "not valid TOML"),
+    ],
+)
+def test_bad_settings_give_one_line_and_exit_2(
+    project: Path, find: str, replace: str, message: str
+):
+    path = project / "settings.toml"
+    path.write_text(path.read_text().replace(find, replace, 1))
+    out = run_cli("gather", cwd=project)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert message in lines[0]
+
+
+def test_unknown_section_and_missing_config_exit_2(project: Path):
+    out = run_cli("gather", "--section", "sports", cwd=project)
+    assert out.returncode == 2 and "unknown section 'sports'" in out.stderr
+    out = run_cli("--config", "nope.toml", "gather", cwd=project)
+    assert out.returncode == 2 and "settings file not found" in out.stderr
+
+
+def test_unreachable_database_exits_1(project: Path):
+    out = run_cli(
+        "gather",
+        cwd=project,
+        env={"PUBLISHER_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/x"},
+    )
+    assert out.returncode == 1
+    assert out.stderr.startswith("failed: cannot open the database")
+    assert "Traceback" not in out.stderr

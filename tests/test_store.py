@@ -1,0 +1,117 @@
+"""The store on SQLite and PostgreSQL: migrations, round trips, atomic gathering writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import inspect, text
+
+from publisher.models import Article
+from publisher.store import SourceState, Store, StoredArticle
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def stored(n: int, **changes) -> StoredArticle:
+    article = Article(
+        id=f"a{n}",
+        url=f"https://todaypress.example/world/a{n}/",
+        title=f"Title {n} — ünïcödé 漢字 مرحبا",
+        summary="Summary",
+        content="<p>Body</p>",
+        section="world",
+        authors=("Ana",),
+        tags=("t1", "t2"),
+        published=datetime(2026, 11, 20, 8, 0, tzinfo=timezone(timedelta(hours=5)))
+        + timedelta(hours=n),
+        updated=datetime(2026, 11, 21, 8, 0, tzinfo=UTC),
+        image="https://todaypress.example/i.jpg",
+        image_alt="alt",
+    )
+    return StoredArticle(
+        article=article.__class__(**{**article.__dict__, **changes}),
+        source="world:markdown:content/world",
+        origin=f"content/world/a{n}.md",
+        fingerprint="1:2",
+        content_hash=f"hash{n}",
+    )
+
+
+def test_round_trip_keeps_every_field_and_the_instant(store: Store):
+    items = [stored(n) for n in range(3)]
+    store.save_gathered(new=items, changed=[], touched=[], state=None, now=NOW)
+    found = store.articles()
+    assert [a.id for a in found] == ["a2", "a1", "a0"]  # newest first
+    assert found[2] == items[0].article
+    assert found[2].published.tzinfo is not None
+
+
+def test_migrate_twice_keeps_data(store: Store, store_url: str):
+    store.save_gathered(new=[stored(1)], changed=[], touched=[], state=None, now=NOW)
+    store.migrate()
+    again = Store.open(store_url)
+    assert again.count_articles() == 1
+    with again.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+    again.close()
+
+
+def test_an_old_database_is_upgraded_in_place(store_url: str):
+    from alembic import command
+    from alembic.config import Config
+
+    from publisher.store import MIGRATIONS, create_store_engine
+
+    engine = create_store_engine(store_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    engine.dispose()
+    store = Store.open(store_url)
+    assert {"articles", "source_state"} <= set(inspect(store.engine).get_table_names())
+    store.close()
+
+
+def test_a_failed_write_leaves_nothing_half_done(store: Store):
+    store.save_gathered(new=[stored(1)], changed=[], touched=[], state=None, now=NOW)
+    state = SourceState(key="k", etag='"e"', item_count=2)
+    with pytest.raises(Exception):  # noqa: B017 - the database's own integrity error
+        store.save_gathered(
+            new=[stored(2), stored(1)], changed=[], touched=[], state=state, now=NOW
+        )
+    assert store.count_articles() == 1
+    assert store.source_state("k") == SourceState(key="k")
+
+
+def test_source_state_upsert(store: Store):
+    store.save_gathered(
+        new=[], changed=[], touched=[], state=SourceState(key="k", etag="1"), now=NOW
+    )
+    store.save_gathered(
+        new=[],
+        changed=[],
+        touched=[],
+        state=SourceState(key="k", cursor="c", item_count=4),
+        now=NOW,
+    )
+    assert store.source_state("k") == SourceState(key="k", cursor="c", item_count=4)
+
+
+def test_update_and_touch(store: Store):
+    store.save_gathered(new=[stored(1)], changed=[], touched=[], state=None, now=NOW)
+    store.save_gathered(new=[], changed=[stored(1, title="New")], touched=[], state=None, now=NOW)
+    store.save_gathered(
+        new=[], changed=[], touched=[("a1", "moved.md", "9:9")], state=None, now=NOW
+    )
+    assert store.article("a1").title == "New"
+    assert store.fingerprints("world:markdown:content/world") == {"moved.md": "9:9"}
+    assert store.existing(["a1", "zzz"]).keys() == {"a1"}
+
+
+def test_naive_datetimes_are_refused(store: Store):
+    item = stored(1, published=datetime(2026, 1, 1))
+    with pytest.raises(Exception, match="naive datetime"):
+        store.save_gathered(new=[item], changed=[], touched=[], state=None, now=NOW)
