@@ -6,7 +6,8 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -164,10 +165,10 @@ class _Plan:
 
 def content_hash(article: Article) -> str:
     """A digest of everything stored about an article, to tell an edit from a re-read."""
-    fields = asdict(article)
+    fields = {f.name: getattr(article, f.name) for f in dataclass_fields(article)}
     for key in ("published", "updated"):
-        fields[key] = article.__getattribute__(key).astimezone(UTC).isoformat()
-    data = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=list)
+        fields[key] = fields[key].astimezone(UTC).isoformat()
+    data = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -32,6 +32,8 @@ def clean_html(fragment: str, base_url: str) -> str:
 
 def plain_text(fragment: str) -> str:
     """The text of an HTML fragment, entities decoded and whitespace collapsed."""
+    if "<" not in fragment and "&" not in fragment:
+        return _SPACE.sub(" ", strip_forbidden(fragment)).strip()
     text = nh3.clean(strip_forbidden(fragment), tags=set(), clean_content_tags={"script", "style"})
     return _SPACE.sub(" ", html.unescape(text)).strip()
 
