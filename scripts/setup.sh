@@ -23,4 +23,5 @@ if [ ! -x .venv/bin/python ]; then
     .venv/bin/python -m pip install -q --upgrade pip
 fi
 extras=${1:-}
-.venv/bin/python -m pip install -q -e ".${extras:+[$extras]}"
+# PYTHONWARNINGS: keep setuptools' notes about editable installs out of the output.
+PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -e ".${extras:+[$extras]}"
