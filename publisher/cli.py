@@ -16,8 +16,10 @@ from rich.table import Table
 
 from publisher.app import App, open_app
 from publisher.errors import PublisherError, SettingsError, StoreError, UserError
-from publisher.gather import GatherReport, gather
+from publisher.feedfiles import FeedsReport
+from publisher.gather import GatherReport
 from publisher.models import Article
+from publisher.pipeline import GatherRun, gather_and_publish, refresh_feeds
 from publisher.settings import load_settings
 
 log = logging.getLogger("publisher")
@@ -88,9 +90,8 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-def _run_gather(app: App, section: str | None, *, show_progress: bool) -> GatherReport:
-    sections = app.section_sources(section)
-    total = sum(len(s.sources) for s in sections)
+def _run_gather(app: App, section: str | None, *, show_progress: bool, feeds: bool) -> GatherRun:
+    total = sum(len(s.sources) for s in app.section_sources(section))
     console = _console(stderr=True)
     columns = (
         SpinnerColumn(),
@@ -106,7 +107,7 @@ def _run_gather(app: App, section: str | None, *, show_progress: bool) -> Gather
         def step(slug: str, key: str) -> None:
             progress.update(task, description=f"gathering {key}", advance=1)
 
-        return gather(app.store, sections, on_source=step)
+        return gather_and_publish(app, section=section, feeds=feeds, on_source=step)
 
 
 def _print_report(report: GatherReport) -> None:
@@ -127,15 +128,41 @@ def _print_report(report: GatherReport) -> None:
 @cli.command("gather")
 @click.option("--section", help="Only this section (its slug).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@click.option("--no-feeds", is_flag=True, help="Do not rebuild the feeds afterwards.")
 @click.pass_obj
-def gather_command(obj: _Context, section: str | None, as_json: bool) -> None:
-    """Pull new and changed articles from every source."""
+def gather_command(obj: _Context, section: str | None, as_json: bool, no_feeds: bool) -> None:
+    """Pull new and changed articles from every source, then rebuild changed feeds."""
     with obj.app() as app:
-        report = _run_gather(app, section, show_progress=not as_json)
+        run = _run_gather(app, section, show_progress=not as_json, feeds=not no_feeds)
+    if as_json:
+        _print_json(run.gathered.as_json())
+        return
+    _print_report(run.gathered)
+    if run.feeds is not None:
+        _print_feeds(run.feeds)
+
+
+@cli.command("feeds")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@click.option(
+    "--force", is_flag=True, help="Rebuild every feed even if its articles did not change."
+)
+@click.pass_obj
+def feeds_command(obj: _Context, as_json: bool, force: bool) -> None:
+    """(Re)write every feed in the feeds folder; unchanged feeds are not rewritten."""
+    with obj.app() as app:
+        report = refresh_feeds(app, force=force)
     if as_json:
         _print_json(report.as_json())
     else:
-        _print_report(report)
+        _print_feeds(report)
+
+
+def _print_feeds(report: FeedsReport) -> None:
+    summary = f"feeds: {len(report.written)} written, {report.unchanged} unchanged"
+    if report.announced or report.announce_failed:
+        summary += f"; websub: {report.announced} announced, {report.announce_failed} failed"
+    click.echo(summary)
 
 
 @cli.group("articles")
@@ -191,6 +218,7 @@ def _print_articles(found: list[Article]) -> None:
 def run_command(obj: _Context) -> None:
     """The main job on this configuration: gather every section and show what is stored."""
     with obj.app() as app:
-        report = _run_gather(app, None, show_progress=True)
-        _print_report(report)
+        run = _run_gather(app, None, show_progress=True, feeds=True)
+        _print_report(run.gathered)
+        _print_feeds(refresh_feeds(app))
         _print_articles(app.store.articles())

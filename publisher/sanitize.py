@@ -15,8 +15,8 @@ _ATTRIBUTES = {
 }
 _SCHEMES = {"http", "https", "mailto"}
 _SPACE = re.compile(r"\s+")
-# Characters XML 1.0 forbids; feeds and lxml refuse them.
-_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Characters XML 1.0 forbids (and lone surrogates, which cannot be encoded); lxml refuses them.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def clean_html(fragment: str, base_url: str) -> str:

@@ -105,8 +105,16 @@ class GatherSettings(_Strict):
 
 class FeedSettings(_Strict):
     path: str = "feeds"
-    items: int = Field(default=50, ge=1)
-    websub_hub: str = ""
+    items: int = Field(default=50, ge=1, le=1000)
+    url: Annotated[str, Field(pattern=r"^(https?://.*)?$")] = ""  # default: site.url + /feeds
+    websub_hub: Annotated[str, Field(pattern=r"^(https?://.*)?$")] = ""
+    # The date in tag: URIs (RFC 4151) made for Atom ids that are not URIs; never change it.
+    tag_date: Annotated[str, Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")] = "2026"
+
+    @field_validator("url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
 
 
 class DigestSettings(_Strict):

@@ -11,7 +11,17 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -189,25 +199,29 @@ class Store:
     # -- reading -----------------------------------------------------------------------
 
     def articles(
-        self, *, section: str | None = None, limit: int | None = None, drafts: bool = False
+        self,
+        *,
+        section: str | None = None,
+        limit: int | None = None,
+        drafts: bool = False,
+        published_by: datetime | None = None,
     ) -> list[Article]:
-        """Stored articles, newest first (ties by id), optionally of one section."""
-        return list(self.iter_articles(section=section, limit=limit, drafts=drafts))
+        """Stored articles, newest first (ties by id), optionally of one section.
 
-    def iter_articles(
-        self, *, section: str | None = None, limit: int | None = None, drafts: bool = False
-    ) -> Iterator[Article]:
-        """Like `articles`, streamed."""
-        query = select(articles).order_by(articles.c.published.desc(), articles.c.id)
-        if section is not None:
-            query = query.where(articles.c.section == section)
-        if not drafts:
-            query = query.where(articles.c.draft.is_(False))
-        if limit is not None:
-            query = query.limit(limit)
+        `published_by` leaves out articles dated later (scheduled ones).
+        """
+        query = _newest(select(articles), section, limit, drafts, published_by)
         with self.engine.begin() as conn:
-            for row in conn.execute(query):
-                yield _article(row)
+            return [_article(row) for row in conn.execute(query)]
+
+    def signature(
+        self, *, section: str | None, limit: int, published_by: datetime | None = None
+    ) -> list[tuple[str, str]]:
+        """(id, content hash) of what `articles` would return: cheap to compare between runs."""
+        columns = select(articles.c.id, articles.c.content_hash)
+        query = _newest(columns, section, limit, False, published_by)
+        with self.engine.begin() as conn:
+            return [(row.id, row.content_hash) for row in conn.execute(query)]
 
     def article(self, article_id: str) -> Article | None:
         """One article by id, or None."""
@@ -219,6 +233,23 @@ class Store:
         """How many articles are stored, drafts included."""
         with self.engine.begin() as conn:
             return conn.execute(select(func.count()).select_from(articles)).scalar_one()
+
+
+def _newest(
+    query: Select[Any],
+    section: str | None,
+    limit: int | None,
+    drafts: bool,
+    published_by: datetime | None,
+) -> Select[Any]:
+    query = query.order_by(articles.c.published.desc(), articles.c.id)
+    if section is not None:
+        query = query.where(articles.c.section == section)
+    if not drafts:
+        query = query.where(articles.c.draft.is_(False))
+    if published_by is not None:
+        query = query.where(articles.c.published <= published_by)
+    return query if limit is None else query.limit(limit)
 
 
 def _put_state(conn: Connection, state: SourceState, now: datetime) -> None:
