@@ -29,20 +29,26 @@ JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 ATOM_LINK = "link"  # feedgen builds Atom elements without a namespace and sets xmlns on the root
 
 
-class _AtomLinks(BaseEntryExtension):
-    """Writes an Atom entry's links itself.
+class _AtomEntry(BaseEntryExtension):
+    """Writes an Atom entry's id and links itself.
 
     feedgen 1.0.0 drops rel, type and length from entry links (its loop variable shadows
-    the link data), which would turn the image enclosure into a second "alternate" link.
+    the link data), which would turn the image enclosure into a second "alternate" link;
+    and its id() and guid() set the RSS guid and the Atom id together, while the Atom id
+    must be an IRI and the RSS guid stays the article id.
     """
 
     def __init__(self) -> None:
         self.links: list[dict[str, str]] = []
+        self.atom_id = ""
 
-    def add(self, **attributes: str) -> None:
+    def add_link(self, **attributes: str) -> None:
         self.links.append(attributes)
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
+        entry_id = entry.find("id")
+        if entry_id is not None and self.atom_id:
+            entry_id.text = self.atom_id
         for link in entry.findall(ATOM_LINK):
             entry.remove(link)
         for attributes in self.links:
@@ -128,7 +134,7 @@ def _generator(info: FeedInfo, articles: Sequence[Article]) -> FeedGenerator:
     generator = FeedGenerator()
     generator.load_extension("dc", atom=False, rss=True)
     generator.load_extension("media", atom=True, rss=True)
-    generator.register_extension("atomlinks", BaseExtension, _AtomLinks, atom=True, rss=False)
+    generator.register_extension("atom_fix", BaseExtension, _AtomEntry, atom=True, rss=False)
     generator.id(info.url("atom"))
     generator.title(clean(info.title))
     generator.subtitle(clean(info.description))  # also the RSS <description>
@@ -146,11 +152,11 @@ def _generator(info: FeedInfo, articles: Sequence[Article]) -> FeedGenerator:
 
 def _add_entry(generator: FeedGenerator, article: Article, tag_authority: str) -> None:
     entry = generator.add_entry(order="append")
-    entry.guid(clean(article.id), permalink=_is_url(article.id))  # sets the Atom id too
-    entry.id(atom_id(article.id, tag_authority))
+    entry.guid(clean(article.id), permalink=_is_url(article.id))
+    entry.atom_fix.atom_id = atom_id(article.id, tag_authority)
     entry.title(clean(article.title))
     entry.link(href=article.url, rel="alternate")
-    entry.atomlinks.add(href=article.url, rel="alternate", type="text/html")
+    entry.atom_fix.add_link(href=article.url, rel="alternate", type="text/html")
     entry.summary(clean(article.summary) or clean(article.title))
     entry.content(clean(article.content), type="html")  # after summary: RSS content:encoded
     for name in article.authors:
@@ -164,7 +170,7 @@ def _add_entry(generator: FeedGenerator, article: Article, tag_authority: str) -
         mime = image_type(article.image)
         # RSS best practice: length 0 when the size is not known.
         entry.enclosure(article.image, "0", mime)
-        entry.atomlinks.add(href=article.image, rel="enclosure", type=mime)
+        entry.atom_fix.add_link(href=article.image, rel="enclosure", type=mime)
         entry.media.content(url=article.image, medium="image", type=mime, group=None)
 
 

@@ -127,6 +127,8 @@ class Seen:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
+    body: bytes = b""
+    method: str = "GET"
 
 
 class FixtureServer:
@@ -157,6 +159,15 @@ class FixtureServer:
                     if etag and headers.get("if-none-match") == etag:
                         status, body = 304, b""
                 self._send(status, {**reply.headers, **extra}, body)
+
+            def do_POST(self) -> None:
+                parts = urlsplit(self.path)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                body = self.rfile.read(int(headers.get("content-length", 0)))
+                server.requests.append(Seen(parts.path, {}, headers, body, "POST"))
+                reply = server.routes.get(parts.path)
+                status = reply.status if reply else 404
+                self._send(status, {}, b"")
 
             def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 try:

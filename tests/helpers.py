@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from publisher.app import App
-from publisher.gather import GatherReport, gather
+from publisher.gather import GatherReport, content_hash, gather
+from publisher.models import Article
+from publisher.store import Store, StoredArticle
 
 
 def write_article(folder: Path, name: str, text: str | bytes) -> Path:
@@ -43,3 +47,38 @@ def run_gather(app: App, section: str | None = None) -> GatherReport:
 
 def counts(report: GatherReport, section: str = "opinion") -> dict[str, int]:
     return report.sections[section].counts()
+
+
+def article(n: int, section: str = "world", **changes: object) -> Article:
+    """A complete article; `n` orders them (a higher n is newer)."""
+    values: dict[str, object] = {
+        "id": f"{section}/story-{n}",
+        "url": f"https://todaypress.example/{section}/story-{n}/",
+        "title": f"Story {n}",
+        "summary": f"Summary of story {n}.",
+        "content": f"<p>Body of story {n}.</p>",
+        "section": section,
+        "authors": ("Ana Ruiz",),
+        "tags": ("water", "courts"),
+        "published": datetime(2026, 11, 1, tzinfo=UTC).replace(hour=n % 24, day=1 + n // 24),
+        "updated": datetime(2026, 11, 1, tzinfo=UTC).replace(hour=n % 24, day=1 + n // 24),
+        "image": f"https://todaypress.example/images/{n}.jpg",
+        "image_alt": f"Picture {n}",
+    }
+    values.update(changes)
+    return Article(**values)  # type: ignore[arg-type]
+
+
+def put_articles(store: Store, articles: Iterable[Article], *, changed: bool = False) -> None:
+    """Store articles as gathering would (insert, or update with `changed`)."""
+    items = [
+        StoredArticle(
+            article=a, source="test", origin=a.id, fingerprint="", content_hash=content_hash(a)
+        )
+        for a in articles
+    ]
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    if changed:
+        store.save_gathered(new=[], changed=items, touched=[], state=None, now=now)
+    else:
+        store.save_gathered(new=items, changed=[], touched=[], state=None, now=now)

@@ -117,3 +117,16 @@ def test_unreachable_database_exits_1(project: Path):
     assert out.returncode == 1
     assert out.stderr.startswith("failed: cannot open the database")
     assert "Traceback" not in out.stderr
+
+
+def test_gather_writes_feeds_and_feeds_command_then_writes_nothing(project: Path):
+    run_cli("gather", cwd=project)
+    feeds = sorted(p.name for p in (project / "feeds").glob("*.*.xml"))
+    assert len(feeds) == 2 * (len(SECTIONS) + 1)
+    out = run_cli("feeds", "--json", cwd=project)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["written"] == [] and report["files"] == 3 * (len(SECTIONS) + 1)
+    assert run_cli("gather", cwd=project).stdout.count("feeds:") == 0  # nothing changed
+    forced = json.loads(run_cli("feeds", "--force", "--json", cwd=project).stdout)
+    assert forced["written"] == []  # rebuilt, but the bytes are the same

@@ -8,7 +8,7 @@ import feedparser
 
 from publisher.errors import ItemRejected, SourceError
 from publisher.models import Article, Candidate
-from publisher.sanitize import clean_html, plain_text
+from publisher.sanitize import clean_html, plain_text, strip_forbidden
 from publisher.settings import FeedSourceSettings
 from publisher.sources import fields, http
 from publisher.sources.base import Batch, Previous, SourceContext
@@ -74,7 +74,7 @@ class FeedSource:
         content = clean_html(raw_html, url)
         summary = plain_text(entry.get("summary", "")) or plain_text(content)
         article = Article(
-            id=str(entry.get("id") or url),
+            id=strip_forbidden(str(entry.get("id") or url)).strip() or url,
             url=url,
             title=title,
             summary=fields.summary_from(summary),

@@ -16,7 +16,7 @@ from markdown_it import MarkdownIt
 
 from publisher.errors import ItemRejected, SourceError
 from publisher.models import Article, Candidate
-from publisher.sanitize import clean_html, plain_text
+from publisher.sanitize import clean_html, plain_text, strip_forbidden
 from publisher.settings import MarkdownSourceSettings
 from publisher.sources import fields
 from publisher.sources.base import Batch, Previous, SourceContext
@@ -106,7 +106,7 @@ class MarkdownSource:
         content = clean_html(self.markdown.render(body), url)
         summary = fields.optional_text(meta.get("summary"))
         return Article(
-            id=str(meta["id"]).strip() if meta.get("id") else f"{section}/{slug}",
+            id=strip_forbidden(str(meta["id"])).strip() if meta.get("id") else f"{section}/{slug}",
             url=url,
             title=title,
             summary=summary or fields.summary_from(plain_text(content)),
