@@ -19,7 +19,7 @@ from publisher.errors import PublisherError, SettingsError, StoreError, UserErro
 from publisher.feedfiles import FeedsReport
 from publisher.gather import GatherReport
 from publisher.models import Article
-from publisher.pipeline import GatherRun, gather_and_publish, refresh_feeds
+from publisher.pipeline import GatherRun, gather_and_publish, refresh_feeds, related_engine
 from publisher.settings import load_settings
 
 log = logging.getLogger("publisher")
@@ -163,6 +163,47 @@ def _print_feeds(report: FeedsReport) -> None:
     if report.announced or report.announce_failed:
         summary += f"; websub: {report.announced} announced, {report.announce_failed} failed"
     click.echo(summary)
+
+
+@cli.command("related")
+@click.argument("ids", nargs=-1)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1, max=50),
+    help="At most this many each (default: related.limit).",
+)
+@click.option("--rebuild", is_flag=True, help="Rebuild the index from the whole archive first.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object {id: [{id, title, score}]}."
+)
+@click.pass_obj
+def related_command(
+    obj: _Context, ids: tuple[str, ...], limit: int | None, rebuild: bool, as_json: bool
+) -> None:
+    """The related articles of each article ID, with their scores."""
+    if not ids and not rebuild:
+        raise UserError("give one or more article ids (or --rebuild)")
+    with obj.app() as app:
+        engine = related_engine(app, rebuild=rebuild)
+        answers = engine.related(ids, limit=limit)
+    if rebuild and not as_json:
+        click.echo(f"related index rebuilt: {engine.index.size} articles", err=True)
+    if as_json:
+        _print_json({i: [vars(r) for r in found] for i, found in answers.items()})
+    else:
+        _print_related(answers)
+    missing = [i for i in dict.fromkeys(ids) if i not in answers]
+    if missing:
+        raise UserError(f"unknown or unpublished article id(s): {', '.join(missing)}")
+
+
+def _print_related(answers: dict[str, list[Any]]) -> None:
+    console = _console()
+    for article_id, found in answers.items():
+        table = Table("score", "id", "title", title=article_id, title_justify="left")
+        for item in found:
+            table.add_row(f"{item.score:.3f}", item.id, item.title)
+        console.print(table)
 
 
 @cli.group("articles")

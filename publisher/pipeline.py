@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from publisher.app import App
 from publisher.feedfiles import FeedsReport, publish_feeds
 from publisher.gather import GatherReport, gather
+from publisher.related import RelatedEngine
+from publisher.related_index import refresh_index
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,11 +28,12 @@ def gather_and_publish(
     feeds: bool = True,
     on_source: Callable[[str, str], None] = lambda section, key: None,
 ) -> GatherRun:
-    """Gather, then rebuild the feeds if anything changed."""
+    """Gather; if anything changed, rebuild the feeds and bring the related index up to date."""
     report = gather(app.store, app.section_sources(section), on_source=on_source)
     written = None
-    if feeds and report.changed:
-        written = refresh_feeds(app)
+    if report.changed:
+        written = refresh_feeds(app) if feeds else None
+        related_engine(app)
     return GatherRun(gathered=report, feeds=written)
 
 
@@ -38,3 +41,9 @@ def refresh_feeds(app: App, *, force: bool = False) -> FeedsReport:
     """Rewrite the feeds whose articles changed."""
     now = datetime.now(UTC)
     return publish_feeds(app.settings, app.store, now=now, http=app.http, force=force)
+
+
+def related_engine(app: App, *, rebuild: bool = False) -> RelatedEngine:
+    """The related-articles engine on an index brought up to date with the store (and saved)."""
+    path = app.settings.resolve(app.settings.related.index_path)
+    return RelatedEngine(refresh_index(app.store, path, rebuild=rebuild), app.settings.related)

@@ -117,6 +117,20 @@ class FeedSettings(_Strict):
         return value.rstrip("/")
 
 
+class RelatedSettings(_Strict):
+    """Related articles: how text similarity, shared tags, section and recency are weighed."""
+
+    limit: int = Field(default=3, ge=1, le=50)
+    index_path: str = "var/related-index.npz"
+    text_weight: float = Field(default=1.0, ge=0)
+    tags_weight: float = Field(default=0.25, ge=0)
+    section_weight: float = Field(default=0.05, ge=0)
+    recency_weight: float = Field(default=0.1, ge=0)
+    recency_half_life_days: float = Field(default=30.0, gt=0)
+    min_similarity: float = Field(default=0.08, ge=0, le=1)
+    duplicate_similarity: float = Field(default=0.85, gt=0, le=1)
+
+
 class DigestSettings(_Strict):
     sender: str = "TodayPress <digest@todaypress.example>"
     daily: str = "0 6 * * *"
@@ -172,6 +186,7 @@ class Settings(_Strict):
     sections: tuple[SectionSettings, ...] = Field(min_length=1)
     gather: GatherSettings = GatherSettings()
     feeds: FeedSettings = FeedSettings()
+    related: RelatedSettings = RelatedSettings()
     digest: DigestSettings = DigestSettings()
     delivery: DeliverySettings = DeliverySettings()
     web: WebSettings = WebSettings()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -73,7 +74,7 @@ def create_store_engine(url: str) -> Engine:
         _make_parent(url)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -98,6 +99,13 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    # Writers take the write lock up front, so they wait on busy_timeout instead of failing
+    # with SQLITE_BUSY when a read transaction tries to upgrade; readers never block writers.
+    immediate = conn.get_execution_options().get("immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 class Store:
     """All reads and writes of publisher's state; every write is one transaction."""
 
@@ -118,7 +126,7 @@ class Store:
         """Upgrade the schema in place to the newest migration (idempotent)."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
             config.attributes["connection"] = conn
@@ -127,6 +135,14 @@ class Store:
     def close(self) -> None:
         """Release every pooled connection."""
         self.engine.dispose()
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction (on SQLite it holds the write lock from its first statement)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(immediate=True)
+            with conn.begin():
+                yield conn
 
     # -- gathering ---------------------------------------------------------------------
 
@@ -164,7 +180,7 @@ class Store:
         now: datetime,
     ) -> None:
         """Insert new, update changed, refresh fingerprints and source state in one transaction."""
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             if new:
                 rows = [_row(item, now) | {"first_seen": now} for item in new]
                 for chunk in _chunks(rows):
@@ -222,6 +238,19 @@ class Store:
         query = _newest(columns, section, limit, False, published_by)
         with self.engine.begin() as conn:
             return [(row.id, row.content_hash) for row in conn.execute(query)]
+
+    def changed_since(
+        self, since: datetime | None, *, batch: int = 2000
+    ) -> Iterator[tuple[Article, str, datetime]]:
+        """(article, content hash, last changed) of every article changed at or after `since`
+        (all when None), drafts included, oldest change first, streamed in batches."""
+        query = select(articles).order_by(articles.c.last_changed, articles.c.id)
+        if since is not None:
+            query = query.where(articles.c.last_changed >= since)
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=batch).execute(query)
+            for row in result:
+                yield _article(row), row.content_hash, row.last_changed
 
     def article(self, article_id: str) -> Article | None:
         """One article by id, or None."""
