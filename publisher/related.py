@@ -35,6 +35,7 @@ class RelatedEngine:
     def __init__(self, index: RelatedIndex, settings: RelatedSettings) -> None:
         self.index = index
         self.settings = settings
+        self._dense = np.zeros(index.matrix.shape[1], np.float32)  # one query vector at a time
 
     def related(
         self, ids: Sequence[str], *, limit: int | None = None, exclude: Collection[str] = ()
@@ -79,7 +80,7 @@ class RelatedEngine:
         candidates = candidates[keep]
         if not len(candidates):
             return []
-        similarity = np.asarray((index.matrix[candidates] @ index.matrix[row].T).todense()).ravel()
+        similarity = self._cosines(row, candidates)
         scores = self._scores(row, candidates, similarity)
         order = sorted(
             range(len(candidates)),
@@ -94,7 +95,7 @@ class RelatedEngine:
                 cand, row, excluded_titles
             ):
                 continue
-            if any(self._duplicates(cand, other) for other in chosen):
+            if chosen and self._duplicates(cand, chosen):
                 continue
             chosen.append(cand)
             if len(chosen) == limit:
@@ -104,6 +105,17 @@ class RelatedEngine:
             Related(id=index.ids[c], title=index.titles[c], score=round(by_row[c], 4))
             for c in chosen
         ]
+
+    def _cosines(self, row: int, candidates: np.ndarray) -> np.ndarray:
+        """Exact cosine of one article with each candidate (rows are unit length)."""
+        matrix = self.index.matrix
+        start, end = matrix.indptr[row : row + 2]
+        terms = matrix.indices[start:end]
+        self._dense[terms] = matrix.data[start:end]
+        try:
+            return np.asarray(matrix[candidates] @ self._dense, dtype=np.float64)
+        finally:
+            self._dense[terms] = 0
 
     def _scores(self, row: int, candidates: np.ndarray, similarity: np.ndarray) -> np.ndarray:
         index, weights = self.index, self.settings
@@ -125,12 +137,12 @@ class RelatedEngine:
         key = self.index.title_keys[cand]
         return key == self.index.title_keys[row] or key in excluded_titles
 
-    def _duplicates(self, first: int, second: int) -> bool:
-        index = self.index
-        if index.title_keys[first] == index.title_keys[second]:
+    def _duplicates(self, cand: int, chosen: list[int]) -> bool:
+        """True when `cand` is the same story filed again as one already chosen."""
+        if self.index.title_keys[cand] in {self.index.title_keys[c] for c in chosen}:
             return True
-        similarity = index.matrix[first].multiply(index.matrix[second]).sum()
-        return float(similarity) >= self.settings.duplicate_similarity
+        similarity = self._cosines(cand, np.array(chosen))
+        return bool((similarity >= self.settings.duplicate_similarity).any())
 
 
 def _strongest_terms(vectors: sp.csr_matrix, keep: int) -> sp.csr_matrix:

@@ -35,6 +35,7 @@ _CHUNK = 2000
 # Articles read twice are recognised by their content hash and skipped.
 _LATE_COMMITS = timedelta(minutes=10)
 _NOT_WORD = re.compile(r"\W+")
+_CJK_RUN = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
 _VECTORIZER = HashingVectorizer(
     n_features=N_FEATURES,
     alternate_sign=False,
@@ -50,7 +51,14 @@ def document_text(article: Article) -> str:
     """The text vectorised: the title twice (it names the story), summary, body, tags as words."""
     tags = " ".join(f"tag_{tag_key(tag)}" for tag in article.tags)
     body = plain_text(article.content)
-    return f"{article.title}. {article.title}. {article.summary}. {body} {tags} {tags}"
+    text = f"{article.title}. {article.title}. {article.summary}. {body}"
+    return f"{_CJK_RUN.sub(_cjk_bigrams, text)} {tags} {tags}"
+
+
+def _cjk_bigrams(run: re.Match[str]) -> str:
+    # Chinese and Japanese are written without spaces: index overlapping character pairs.
+    chars = run.group()
+    return " " + " ".join(chars[i : i + 2] for i in range(max(len(chars) - 1, 1))) + " "
 
 
 def tag_key(tag: str) -> str:
@@ -134,7 +142,7 @@ class RelatedIndex:
 
     def _withdraw(self, row: int) -> None:
         start, end = self.matrix.indptr[row : row + 2]
-        np.subtract.at(self.df, self.matrix.indices[start:end], 1)
+        self.df[self.matrix.indices[start:end]] -= 1  # a row's indices are unique
         self.alive[row] = False
 
     def _append(self, items: list[tuple[Article, str]]) -> int:
@@ -142,7 +150,7 @@ class RelatedIndex:
             return 0
         counts = _VECTORIZER.transform([document_text(a) for a, _ in items]).tocsr()
         counts.sum_duplicates()
-        np.add.at(self.df, counts.indices, 1)
+        self.df += np.bincount(counts.indices, minlength=N_FEATURES).astype(np.int32)
         vectors = counts if self.raw else self._weigh(counts, self.size + counts.shape[0])
         self.matrix = sp.vstack([self.matrix, vectors], format="csr", dtype=np.float32)
         start = len(self.ids)
@@ -162,7 +170,8 @@ class RelatedIndex:
 
     def finish_build(self) -> None:
         """Weigh the raw counts of a full build with the IDF of the whole archive."""
-        self.matrix = self._weigh(self.matrix, self.size)
+        if self.matrix.shape[0]:
+            self.matrix = self._weigh(self.matrix, self.size)
         self.raw = False
 
     def _weigh(self, counts: sp.csr_matrix, documents: int) -> sp.csr_matrix:

@@ -127,8 +127,8 @@ class RelatedSettings(_Strict):
     section_weight: float = Field(default=0.05, ge=0)
     recency_weight: float = Field(default=0.1, ge=0)
     recency_half_life_days: float = Field(default=30.0, gt=0)
-    min_similarity: float = Field(default=0.08, ge=0, le=1)
-    duplicate_similarity: float = Field(default=0.85, gt=0, le=1)
+    min_similarity: float = Field(default=0.02, ge=0, le=1)
+    duplicate_similarity: float = Field(default=0.7, gt=0, le=1)
 
 
 class DigestSettings(_Strict):

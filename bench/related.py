@@ -1,0 +1,171 @@
+"""Benchmark: related articles over an archive of 100,000 generated articles.
+
+Reports the index build time and memory, the time to add 100 new articles (incremental update
+and save), the time to load the saved index, and the time to answer related links for the 200
+articles of a large digest, against the naive way (exact TF-IDF cosine against every article).
+
+    .venv/bin/python bench/related.py [--articles 100000] [--digest 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from publisher.gather import content_hash
+from publisher.models import Article
+from publisher.related import RelatedEngine
+from publisher.related_index import RelatedIndex, refresh_index
+from publisher.settings import RelatedSettings
+from publisher.store import Store, StoredArticle
+
+NOW = datetime(2026, 11, 28, tzinfo=UTC)
+SECTIONS = [
+    "world",
+    "opinion",
+    "international-relations",
+    "indigenous-affairs",
+    "business",
+    "culture",
+]
+
+
+class Corpus:
+    """Articles drawn from a Zipf-distributed vocabulary, grouped into stories that share words."""
+
+    def __init__(self, seed: int = 11, vocabulary: int = 60_000) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.words = np.array([f"w{n}" for n in range(vocabulary)])
+        ranks = np.arange(1, vocabulary + 1, dtype=np.float64)
+        self.p = (1 / ranks**1.1) / (1 / ranks**1.1).sum()
+
+    def article(self, n: int, story_words: np.ndarray) -> Article:
+        body = self.rng.choice(self.words, size=260, p=self.p)
+        body[::5] = self.rng.choice(story_words, size=len(body[::5]))  # the story's own words
+        title = " ".join(self.rng.choice(story_words, 6))
+        when = NOW - timedelta(minutes=5 * n)
+        return Article(
+            id=f"bench/{n}",
+            url=f"https://bench.example/{n}/",
+            title=title,
+            summary=" ".join(body[:25]),
+            content="<p>" + " ".join(body) + "</p>",
+            section=SECTIONS[n % len(SECTIONS)],
+            tags=(f"t{n % 500}", f"t{n % 37}"),
+            published=when,
+            updated=when,
+        )
+
+    def articles(self, start: int, count: int) -> list[StoredArticle]:
+        items = []
+        for n in range(start, start + count):
+            story = np.random.default_rng(n // 8).choice(self.words[2000:], size=20)  # ~8 per story
+            article = self.article(n, story)
+            items.append(
+                StoredArticle(
+                    article=article,
+                    source="bench",
+                    origin=article.id,
+                    fingerprint="",
+                    content_hash=content_hash(article),
+                )
+            )
+        return items
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(label: str, action):
+    start = time.perf_counter()
+    result = action()
+    seconds = time.perf_counter() - start
+    print(f"{label:<46} {seconds:8.3f} s   peak RSS {peak_mb():7.0f} MB")
+    return result, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--digest", type=int, default=200)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="publisher-related-bench-"))
+    store = Store.open(f"sqlite:///{work / 'bench.db'}")
+    corpus = Corpus()
+    start = time.perf_counter()
+    for chunk in range(0, args.articles, 10_000):
+        store.save_gathered(
+            new=corpus.articles(chunk, min(10_000, args.articles - chunk)),
+            changed=[],
+            touched=[],
+            state=None,
+            now=NOW,
+        )
+    print(
+        f"generated and stored {store.count_articles()} articles in {time.perf_counter() - start:.0f} s; peak RSS {peak_mb():.0f} MB"
+    )
+
+    path = work / "related.npz"
+    index, build = timed(
+        "index build (read store + vectorise + save)",
+        lambda: refresh_index(store, path, rebuild=True),
+    )
+    matrix_mb = (
+        index.matrix.data.nbytes + index.matrix.indices.nbytes + index.matrix.indptr.nbytes
+    ) / 2**20
+    print(
+        f"  index: {index.size} articles, {index.matrix.nnz:,} weights, matrix {matrix_mb:.0f} MB, file {path.stat().st_size / 2**20:.0f} MB"
+    )
+
+    later = NOW + timedelta(hours=1)
+    new = corpus.articles(args.articles, 100)
+    store.save_gathered(new=new, changed=[], touched=[], state=None, now=later)
+    index, add = timed("add 100 new articles (update + save)", lambda: refresh_index(store, path))
+    assert index.size == args.articles + 100
+
+    loaded, load = timed("load the saved index", lambda: RelatedIndex.load(path))
+    engine = RelatedEngine(loaded, RelatedSettings())
+    digest = [f"bench/{n}" for n in range(0, args.digest * 37, 37)]
+    _, first = timed(
+        f"related for {args.digest} digest articles (first call)",
+        lambda: engine.related(digest, exclude=digest),
+    )
+    answers, warm = timed(
+        f"related for {args.digest} digest articles (again)",
+        lambda: engine.related(digest, exclude=digest),
+    )
+    assert all(len(found) == 3 for found in answers.values())
+
+    def naive():
+        matrix = loaded.matrix
+        rows = [loaded.row(i) for i in digest]
+        scores = (matrix[rows] @ matrix.T).toarray()  # exact cosine against every article
+        scores[np.arange(len(rows)), rows] = -1
+        return np.argsort(-scores, axis=1)[:, :3]
+
+    _, brute = timed(f"naive: exact cosine against all, {args.digest} articles", naive)
+    same = sum(
+        len({loaded.ids[c] for c in top} & {r.id for r in answers[digest[k]]})
+        for k, top in enumerate(naive())
+    )
+    print()
+    print(
+        f"digest answer {warm * 1000:.0f} ms (first call {first * 1000:.0f} ms, includes building the term index)"
+    )
+    print(
+        f"naive / engine: {brute / warm:.1f}x; top-3 overlap with plain cosine: {same}/{3 * len(digest)} (the engine also weighs tags, section, recency)"
+    )
+    store.close()
+    shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
