@@ -147,7 +147,8 @@ def main() -> None:
     print(f"{'':<22} {'precision@3':>12} {'story P@3':>10} {'duplicates':>11} {'links':>6}")
     for name, r in results.items():
         print(
-            f"{name:<22} {r['precision@3']:>12.3f} {r['story_precision@3']:>10.3f} {r['duplicate_rate']:>11.3f} {r['links']:>6}"
+            f"{name:<22} {r['precision@3']:>12.3f} {r['story_precision@3']:>10.3f} "
+            f"{r['duplicate_rate']:>11.3f} {r['links']:>6}"
         )
 
 

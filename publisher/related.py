@@ -16,7 +16,8 @@ from publisher.related_index import RelatedIndex
 from publisher.settings import RelatedSettings
 
 QUERY_TERMS = 48  # strongest terms of an article used to find candidates (as "more like this")
-CANDIDATES = 150  # candidates re-scored exactly per article
+CANDIDATES = 100  # candidates re-scored exactly per article
+_SHORTLIST = 5  # times the limit: best-scored candidates checked against each other for copies
 _DAY = 86_400.0
 
 
@@ -36,6 +37,11 @@ class RelatedEngine:
         self.index = index
         self.settings = settings
         self._dense = np.zeros(index.matrix.shape[1], np.float32)  # one query vector at a time
+        by_id = sorted(range(len(index.ids)), key=index.ids.__getitem__)
+        self._rank = np.empty(len(by_id), np.int64)  # ties are broken by article id
+        self._rank[by_id] = np.arange(len(by_id))
+        codes = {name: code for code, name in enumerate(sorted(set(index.sections)))}
+        self._section = np.array([codes[name] for name in index.sections], np.int32)
 
     def related(
         self, ids: Sequence[str], *, limit: int | None = None, exclude: Collection[str] = ()
@@ -45,22 +51,19 @@ class RelatedEngine:
         rows = {i: r for i in dict.fromkeys(ids) if (r := self.index.row(i)) is not None}
         if not rows:
             return {}
-        excluded = {r for i in exclude if (r := self.index.row(i)) is not None}
-        excluded_titles = {self.index.title_keys[r] for r in excluded}
-        queries = self.index.matrix[list(rows.values())]
-        approx = (_strongest_terms(queries, QUERY_TERMS) @ self.index.postings()).tocsr()
+        excluded_rows = [r for i in exclude if (r := self.index.row(i)) is not None]
+        excluded = np.array(excluded_rows, np.int64)
+        excluded_titles = {self.index.title_keys[r] for r in excluded_rows}
+        queries = _strongest_terms(self.index.matrix[list(rows.values())], QUERY_TERMS)
+        parts = [
+            (offset, (queries @ postings).tocsr()) for offset, postings in self.index.segments()
+        ]
         answers = {}
         for position, (article_id, row) in enumerate(rows.items()):
-            start, end = approx.indptr[position : position + 2]
-            found = self._answer(
-                row,
-                approx.indices[start:end],
-                approx.data[start:end],
-                excluded,
-                excluded_titles,
-                limit,
+            candidates, approx = _candidates(parts, position)
+            answers[article_id] = self._answer(
+                row, candidates, approx, excluded, excluded_titles, limit
             )
-            answers[article_id] = found
         return answers
 
     def _answer(
@@ -68,43 +71,56 @@ class RelatedEngine:
         row: int,
         candidates: np.ndarray,
         approx: np.ndarray,
-        excluded: set[int],
+        excluded: np.ndarray,
         excluded_titles: set[str],
         limit: int,
     ) -> list[Related]:
         if len(candidates) > CANDIDATES:
-            best = np.argpartition(-approx, CANDIDATES)[:CANDIDATES]
-            candidates = candidates[best]
-        index = self.index
-        keep = index.alive[candidates] & (candidates != row)
+            candidates = candidates[np.argpartition(-approx, CANDIDATES)[:CANDIDATES]]
+        keep = self.index.alive[candidates] & (candidates != row)
+        if len(excluded):
+            keep &= ~np.isin(candidates, excluded)
         candidates = candidates[keep]
+        similarity = self._cosines(row, candidates)
+        fit = (similarity >= self.settings.min_similarity) & (
+            similarity < self.settings.duplicate_similarity
+        )
+        candidates, similarity = candidates[fit], similarity[fit]
         if not len(candidates):
             return []
-        similarity = self._cosines(row, candidates)
         scores = self._scores(row, candidates, similarity)
-        order = sorted(
-            range(len(candidates)),
-            key=lambda k: (-round(float(scores[k]), 9), index.ids[candidates[k]]),
-        )
+        order = np.lexsort((self._rank[candidates], -np.round(scores, 9)))
+        picked = self._pick(row, candidates[order], limit, excluded_titles)
+        index = self.index
+        return [
+            Related(
+                id=index.ids[candidates[order[k]]],
+                title=index.titles[candidates[order[k]]],
+                score=round(float(scores[order[k]]), 4),
+            )
+            for k in picked
+        ]
+
+    def _pick(
+        self, row: int, ordered: np.ndarray, limit: int, excluded_titles: set[str]
+    ) -> list[int]:
+        """Positions of the best `limit` candidates that are not copies of each other."""
+        keys = self.index.title_keys
+        blocked = excluded_titles | {keys[row]}
+        shortlist = ordered[: limit * _SHORTLIST]
+        pairwise = _pairwise(self.index.matrix[shortlist])
         chosen: list[int] = []
-        for k in order:
-            cand = int(candidates[k])
-            if similarity[k] < self.settings.min_similarity or cand in excluded:
+        for position, cand in enumerate(shortlist):
+            key = keys[cand]
+            if key in blocked:
                 continue
-            if similarity[k] >= self.settings.duplicate_similarity or self._same_title(
-                cand, row, excluded_titles
-            ):
+            if chosen and (pairwise[position, chosen] >= self.settings.duplicate_similarity).any():
                 continue
-            if chosen and self._duplicates(cand, chosen):
-                continue
-            chosen.append(cand)
+            chosen.append(position)
+            blocked.add(key)
             if len(chosen) == limit:
                 break
-        by_row = {int(c): float(s) for c, s in zip(candidates, scores, strict=True)}
-        return [
-            Related(id=index.ids[c], title=index.titles[c], score=round(by_row[c], 4))
-            for c in chosen
-        ]
+        return chosen
 
     def _cosines(self, row: int, candidates: np.ndarray) -> np.ndarray:
         """Exact cosine of one article with each candidate (rows are unit length)."""
@@ -121,9 +137,7 @@ class RelatedEngine:
         index, weights = self.index, self.settings
         tags = index.tags[row]
         shared = np.array([_jaccard(tags, index.tags[c]) for c in candidates], np.float32)
-        same_section = np.array(
-            [index.sections[c] == index.sections[row] for c in candidates], np.float32
-        )
+        same_section = (self._section[candidates] == self._section[row]).astype(np.float32)
         days = np.abs(index.published[candidates] - index.published[row]) / _DAY
         recency = np.power(0.5, days / weights.recency_half_life_days)
         return (
@@ -133,16 +147,27 @@ class RelatedEngine:
             + weights.recency_weight * recency
         )
 
-    def _same_title(self, cand: int, row: int, excluded_titles: set[str]) -> bool:
-        key = self.index.title_keys[cand]
-        return key == self.index.title_keys[row] or key in excluded_titles
 
-    def _duplicates(self, cand: int, chosen: list[int]) -> bool:
-        """True when `cand` is the same story filed again as one already chosen."""
-        if self.index.title_keys[cand] in {self.index.title_keys[c] for c in chosen}:
-            return True
-        similarity = self._cosines(cand, np.array(chosen))
-        return bool((similarity >= self.settings.duplicate_similarity).any())
+def _pairwise(rows: sp.csr_matrix) -> np.ndarray:
+    """Cosines between a few unit rows, on a dense copy of just the terms they use."""
+    columns, inverse = np.unique(rows.indices, return_inverse=True)
+    dense = np.zeros((rows.shape[0], len(columns)), np.float32)
+    dense[np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr)), inverse] = rows.data
+    return dense @ dense.T
+
+
+def _candidates(
+    parts: list[tuple[int, sp.csr_matrix]], position: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The articles sharing a strong term with query `position`, and their partial scores."""
+    rows, scores = [], []
+    for offset, approx in parts:
+        start, end = approx.indptr[position : position + 2]
+        rows.append(approx.indices[start:end] + offset)
+        scores.append(approx.data[start:end])
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return np.concatenate(rows), np.concatenate(scores)
 
 
 def _strongest_terms(vectors: sp.csr_matrix, keep: int) -> sp.csr_matrix:

@@ -13,10 +13,12 @@ import os
 import re
 import tempfile
 import unicodedata
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 N_FEATURES = 2**20
 _CHUNK = 2000
+_MIN_DELTA = 5_000  # rows kept in the delta file before a new base is written
+_COMPACT_AT = 1.25  # rows / live articles at which withdrawn rows are dropped
 # Re-read a margin before the watermark: a gather that started earlier may commit later.
 # Articles read twice are recognised by their content hash and skipped.
 _LATE_COMMITS = timedelta(minutes=10)
@@ -42,7 +46,6 @@ _VECTORIZER = HashingVectorizer(
     norm=None,
     stop_words="english",
     strip_accents="unicode",
-    ngram_range=(1, 2),
     dtype=np.float32,
 )
 
@@ -74,7 +77,14 @@ def title_key(title: str) -> str:
 
 @dataclass(kw_only=True)
 class RelatedIndex:
-    """The vectors and what queries need to know of each indexed article (one row each)."""
+    """The vectors and what queries need to know of each indexed article (one row each).
+
+    Saved as two files in a folder: `base.npz` holds the first `base_rows` rows with their
+    postings (term → articles) and is rewritten only now and then; `delta.npz` holds the rows
+    added since, which articles are withdrawn and the document frequencies, and is rewritten
+    after every update. A delta that does not match its base (a crash between the two writes)
+    is ignored and the changes since the base are read from the store again.
+    """
 
     matrix: sp.csr_matrix
     df: np.ndarray
@@ -87,17 +97,17 @@ class RelatedIndex:
     published: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     alive: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     watermark: datetime | None = None
-    raw: bool = False
+    base_rows: int = 0
+    generation: str = ""
+    base_postings: sp.csr_matrix | None = None
     _rows: dict[str, int] = field(default_factory=dict)
-    _postings: sp.csr_matrix | None = None
+    _delta_postings: sp.csr_matrix | None = None
+    _raw_chunks: list[sp.csr_matrix] | None = None
 
     @classmethod
     def empty(cls) -> RelatedIndex:
         """An index of nothing."""
-        return cls(
-            matrix=sp.csr_matrix((0, N_FEATURES), dtype=np.float32),
-            df=np.zeros(N_FEATURES, np.int32),
-        )
+        return cls(matrix=_rows_matrix(0), df=np.zeros(N_FEATURES, np.int32))
 
     @property
     def size(self) -> int:
@@ -109,27 +119,35 @@ class RelatedIndex:
         row = self._rows.get(article_id)
         return row if row is not None and self.alive[row] else None
 
-    def postings(self) -> sp.csr_matrix:
-        """The transposed matrix (term → articles), built on first use."""
-        if self._postings is None:
-            self._postings = self.matrix.T.tocsr()
-        return self._postings
+    def holds(self, article_id: str, content_hash: str) -> bool:
+        """True when this exact version of the article is indexed."""
+        row = self._rows.get(article_id)
+        return row is not None and self.alive[row] and self.hashes[row] == content_hash
+
+    def segments(self) -> list[tuple[int, sp.csr_matrix]]:
+        """(first row, postings) of the base and of the rows added since."""
+        parts = []
+        if self.base_rows:
+            if self.base_postings is None:
+                self.base_postings = self.matrix[: self.base_rows].T.tocsr()
+            parts.append((0, self.base_postings))
+        if len(self.ids) > self.base_rows:
+            if self._delta_postings is None:
+                self._delta_postings = self.matrix[self.base_rows :].T.tocsr()
+            parts.append((self.base_rows, self._delta_postings))
+        return parts
 
     # -- building and updating ---------------------------------------------------------
 
-    def apply(self, changes: Iterable[tuple[Article, str, datetime]], *, raw: bool = False) -> int:
-        """Add new articles, replace changed ones, drop drafts; return how many rows changed.
-
-        With `raw`, rows keep their term counts for `finish_build` to weigh all at once.
-        """
-        self.raw = raw
+    def apply(self, changes: Iterable[tuple[Article, str, datetime]]) -> int:
+        """Add new articles, replace changed ones, drop drafts; return how many rows changed."""
         pending: list[tuple[Article, str]] = []
         changed = 0
         for article, content_hash, last_changed in changes:
             self.watermark = max(self.watermark or last_changed, last_changed)
-            row = self._rows.get(article.id)
-            if row is not None and self.hashes[row] == content_hash and self.alive[row]:
+            if self.holds(article.id, content_hash):
                 continue
+            row = self._rows.get(article.id)
             if row is not None and self.alive[row]:
                 self._withdraw(row)
                 changed += 1
@@ -151,8 +169,12 @@ class RelatedIndex:
         counts = _VECTORIZER.transform([document_text(a) for a, _ in items]).tocsr()
         counts.sum_duplicates()
         self.df += np.bincount(counts.indices, minlength=N_FEATURES).astype(np.int32)
-        vectors = counts if self.raw else self._weigh(counts, self.size + counts.shape[0])
-        self.matrix = sp.vstack([self.matrix, vectors], format="csr", dtype=np.float32)
+        if self._raw_chunks is not None:
+            self._raw_chunks.append(counts)  # weighed all at once by finish_build
+        else:
+            weighted = self._weigh(counts, self.size + counts.shape[0])
+            self.matrix = sp.vstack([self.matrix, weighted], format="csr", dtype=np.float32)
+            self._delta_postings = None
         start = len(self.ids)
         for offset, (article, content_hash) in enumerate(items):
             self._rows[article.id] = start + offset
@@ -165,14 +187,15 @@ class RelatedIndex:
         stamps = [int(a.published.timestamp()) for a, _ in items]
         self.published = np.concatenate([self.published, np.array(stamps, np.int64)])
         self.alive = np.concatenate([self.alive, np.ones(len(items), bool)])
-        self._postings = None
         return len(items)
 
-    def finish_build(self) -> None:
-        """Weigh the raw counts of a full build with the IDF of the whole archive."""
-        if self.matrix.shape[0]:
-            self.matrix = self._weigh(self.matrix, self.size)
-        self.raw = False
+    def build_from(self, changes: Iterable[tuple[Article, str, datetime]]) -> None:
+        """Index every article at once, weighing all of them with the archive's final IDF."""
+        self._raw_chunks = []
+        self.apply(changes)
+        chunks, self._raw_chunks = self._raw_chunks, None
+        if chunks:
+            self.matrix = self._weigh(sp.vstack(chunks, format="csr"), self.size)
 
     def _weigh(self, counts: sp.csr_matrix, documents: int) -> sp.csr_matrix:
         """Sublinear TF times smooth IDF, rows normalised to unit length."""
@@ -182,7 +205,7 @@ class RelatedIndex:
         return normalize(weighted, copy=False)
 
     def compacted(self) -> RelatedIndex:
-        """The same index without the rows of withdrawn articles."""
+        """The same index without the rows of withdrawn articles (saved with a new base)."""
         keep = np.flatnonzero(self.alive)
         index = RelatedIndex(
             matrix=self.matrix[keep],
@@ -202,78 +225,142 @@ class RelatedIndex:
 
     # -- persistence -----------------------------------------------------------------
 
-    def save(self, path: Path) -> None:
-        """Write the index to one file, atomically."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {
+    def save(self, folder: Path) -> None:
+        """Write the delta, and first a new base when there is none or the delta grew large."""
+        folder.mkdir(parents=True, exist_ok=True)
+        delta_rows = len(self.ids) - self.base_rows
+        if not self.generation or delta_rows > max(_MIN_DELTA, self.base_rows // 4):
+            self._save_base(folder)
+        self._save_delta(folder)
+
+    def _save_base(self, folder: Path) -> None:
+        self.generation = uuid.uuid4().hex
+        self.base_rows = len(self.ids)
+        self.base_postings = self.matrix.T.tocsr()
+        self._delta_postings = None
+        meta = self._meta(slice(0, self.base_rows))
+        _write_npz(
+            folder / "base.npz",
+            **_sparse("rows", self.matrix),
+            **_sparse("postings", self.base_postings),
+            published=self.published,
+            alive=self.alive,
+            df=self.df,
+            meta=_encode(meta),
+        )
+
+    def _save_delta(self, folder: Path) -> None:
+        rows = slice(self.base_rows, len(self.ids))
+        _write_npz(
+            folder / "delta.npz",
+            **_sparse("rows", self.matrix[rows]),
+            published=self.published[rows],
+            alive=self.alive,
+            df=self.df,
+            meta=_encode({**self._meta(rows), "base_rows": self.base_rows}),
+        )
+
+    def _meta(self, rows: slice) -> dict[str, Any]:
+        return {
             "format": FORMAT,
-            "ids": self.ids,
-            "titles": self.titles,
-            "title_keys": self.title_keys,
-            "tags": [sorted(t) for t in self.tags],
-            "hashes": self.hashes,
-            "sections": self.sections,
+            "generation": self.generation,
+            "ids": self.ids[rows],
+            "titles": self.titles[rows],
+            "title_keys": self.title_keys[rows],
+            "tags": [sorted(t) for t in self.tags[rows]],
+            "hashes": self.hashes[rows],
+            "sections": self.sections[rows],
             "watermark": self.watermark.isoformat() if self.watermark else None,
         }
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(
-                    handle,
-                    data=self.matrix.data,
-                    indices=self.matrix.indices,
-                    indptr=self.matrix.indptr,
-                    df=self.df,
-                    published=self.published,
-                    alive=self.alive,
-                    meta=np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8),
-                )
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
 
     @classmethod
-    def load(cls, path: Path) -> RelatedIndex | None:
-        """The saved index, or None when there is none or it is unreadable or of another format."""
+    def load(cls, folder: Path) -> RelatedIndex | None:
+        """The saved index, or None when there is none, or it is unreadable or of another format."""
         try:
-            with np.load(path, allow_pickle=False) as saved:
-                meta = json.loads(saved["meta"].tobytes())
-                if meta.get("format") != FORMAT:
-                    return None
-                arrays = {
-                    k: saved[k] for k in ("data", "indices", "indptr", "df", "published", "alive")
-                }
+            base = _read_npz(folder / "base.npz")
+            delta = _read_npz(folder / "delta.npz") if (folder / "delta.npz").exists() else None
         except (OSError, ValueError, KeyError) as exc:
-            if path.exists():
-                log.warning("related index unreadable path=%s: %s; rebuilding", path, exc)
+            if folder.exists():
+                log.warning("related index unreadable path=%s: %s; rebuilding", folder, exc)
             return None
-        rows = len(meta["ids"])
-        matrix = sp.csr_matrix(
-            (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(rows, N_FEATURES)
+        if base is None:
+            return None
+        index = cls(matrix=_sparse_from(base, "rows"), df=base["df"], alive=base["alive"])
+        index.base_postings = _sparse_from(
+            base, "postings", shape=(N_FEATURES, len(base["meta"]["ids"]))
         )
-        index = cls(
-            matrix=matrix,
-            df=arrays["df"],
-            ids=meta["ids"],
-            titles=meta["titles"],
-            title_keys=meta["title_keys"],
-            tags=[frozenset(t) for t in meta["tags"]],
-            hashes=meta["hashes"],
-            sections=meta["sections"],
-            published=arrays["published"],
-            alive=arrays["alive"],
-            watermark=datetime.fromisoformat(meta["watermark"]) if meta["watermark"] else None,
-        )
+        index._extend(base)
+        index.base_rows = len(index.ids)
+        index.generation = base["meta"]["generation"]
+        if delta is not None and delta["meta"]["generation"] == index.generation:
+            index.matrix = sp.vstack([index.matrix, _sparse_from(delta, "rows")], format="csr")
+            index._extend(delta)
+            index.df, index.alive = delta["df"], delta["alive"]
         index._rows = {article_id: row for row, article_id in enumerate(index.ids)}
         return index
+
+    def _extend(self, saved: dict[str, Any]) -> None:
+        meta = saved["meta"]
+        self.ids += meta["ids"]
+        self.titles += meta["titles"]
+        self.title_keys += meta["title_keys"]
+        self.tags += [frozenset(t) for t in meta["tags"]]
+        self.hashes += meta["hashes"]
+        self.sections += meta["sections"]
+        self.published = np.concatenate([self.published, saved["published"]])
+        self.watermark = datetime.fromisoformat(meta["watermark"]) if meta["watermark"] else None
+
+
+def _rows_matrix(rows: int) -> sp.csr_matrix:
+    return sp.csr_matrix((rows, N_FEATURES), dtype=np.float32)
+
+
+def _sparse(name: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
+    return {
+        f"{name}_data": matrix.data,
+        f"{name}_indices": matrix.indices,
+        f"{name}_indptr": matrix.indptr,
+    }
+
+
+def _sparse_from(
+    saved: dict[str, Any], name: str, shape: tuple[int, int] | None = None
+) -> sp.csr_matrix:
+    indptr = saved[f"{name}_indptr"]
+    shape = shape or (len(indptr) - 1, N_FEATURES)
+    return sp.csr_matrix((saved[f"{name}_data"], saved[f"{name}_indices"], indptr), shape=shape)
+
+
+def _encode(meta: dict[str, Any]) -> np.ndarray:
+    return np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
+
+
+def _write_npz(path: Path, **arrays: np.ndarray) -> None:
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _read_npz(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as saved:
+        data = {key: saved[key] for key in saved.files}
+    data["meta"] = json.loads(data["meta"].tobytes())
+    if data["meta"].get("format") != FORMAT:
+        return None
+    return data
 
 
 def build_index(store: Store) -> RelatedIndex:
     """A new index of every published article in the store."""
     index = RelatedIndex.empty()
-    index.apply(_published_only(store.changed_since(None)), raw=True)
-    index.finish_build()
+    index.build_from(_published_only(store.changed_since(None)))
     return index
 
 
@@ -281,6 +368,21 @@ def _published_only(
     changes: Iterator[tuple[Article, str, datetime]],
 ) -> Iterator[tuple[Article, str, datetime]]:
     return (change for change in changes if not change[0].draft)
+
+
+def _changes(store: Store, index: RelatedIndex) -> Iterator[tuple[Article, str, datetime]]:
+    """What changed since the index's watermark; only articles it does not hold are read whole."""
+    if index.watermark is None:
+        yield from store.changed_since(None)
+        return
+    log_entries = store.change_log(index.watermark - _LATE_COMMITS)
+    needed = [entry for entry in log_entries if not index.holds(entry[0], entry[1])]
+    for start in range(0, len(needed), _CHUNK):
+        chunk = needed[start : start + _CHUNK]
+        found = store.articles_by_id(article_id for article_id, _, _ in chunk)
+        yield from (found[article_id] for article_id, _, _ in chunk if article_id in found)
+    if log_entries:
+        index.watermark = max(index.watermark, log_entries[-1][2])
 
 
 def refresh_index(store: Store, path: Path, *, rebuild: bool = False) -> RelatedIndex:
@@ -291,9 +393,8 @@ def refresh_index(store: Store, path: Path, *, rebuild: bool = False) -> Related
         log.info("related index built articles=%d", index.size)
         index.save(path)
         return index
-    since = index.watermark - _LATE_COMMITS if index.watermark else None
-    changed = index.apply(store.changed_since(since))
-    if len(index.ids) > 1.25 * max(index.size, 1):
+    changed = index.apply(_changes(store, index))
+    if len(index.ids) > _COMPACT_AT * max(index.size, 1):
         index = index.compacted()
     if changed:
         log.info("related index updated changed=%d articles=%d", changed, index.size)

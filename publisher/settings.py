@@ -121,7 +121,7 @@ class RelatedSettings(_Strict):
     """Related articles: how text similarity, shared tags, section and recency are weighed."""
 
     limit: int = Field(default=3, ge=1, le=50)
-    index_path: str = "var/related-index.npz"
+    index_path: str = "var/related-index"
     text_weight: float = Field(default=1.0, ge=0)
     tags_weight: float = Field(default=0.25, ge=0)
     section_weight: float = Field(default=0.05, ge=0)

@@ -252,6 +252,25 @@ class Store:
             for row in result:
                 yield _article(row), row.content_hash, row.last_changed
 
+    def change_log(self, since: datetime) -> list[tuple[str, str, datetime]]:
+        """(id, content hash, last changed) of the articles changed at or after `since`."""
+        query = (
+            select(articles.c.id, articles.c.content_hash, articles.c.last_changed)
+            .where(articles.c.last_changed >= since)
+            .order_by(articles.c.last_changed, articles.c.id)
+        )
+        with self.engine.begin() as conn:
+            return [(row.id, row.content_hash, row.last_changed) for row in conn.execute(query)]
+
+    def articles_by_id(self, ids: Iterable[str]) -> dict[str, tuple[Article, str, datetime]]:
+        """(article, content hash, last changed) of each of these ids that exists, drafts too."""
+        found = {}
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(ids)):
+                for row in conn.execute(select(articles).where(articles.c.id.in_(chunk))):
+                    found[row.id] = (_article(row), row.content_hash, row.last_changed)
+        return found
+
     def article(self, article_id: str) -> Article | None:
         """One article by id, or None."""
         with self.engine.begin() as conn:
