@@ -97,9 +97,10 @@ def timed(label: str, action: Callable[[], T]) -> tuple[T, float]:
 
 def fill(store: Store, corpus: Corpus, count: int) -> None:
     start = time.perf_counter()
-    for chunk in range(0, count, 10_000):
-        items = corpus.articles(chunk, min(10_000, count - chunk))
-        store.save_gathered(new=items, changed=[], touched=[], state=None, now=NOW)
+    for chunk in range(0, count, 1_000):  # gathered over time, as a real archive is
+        items = corpus.articles(chunk, min(1_000, count - chunk))
+        when = NOW - timedelta(hours=(count - chunk) // 1_000)
+        store.save_gathered(new=items, changed=[], touched=[], state=None, now=when)
     seconds = time.perf_counter() - start
     print(f"stored {store.count_articles()} generated articles in {seconds:.0f} s")
 

@@ -94,3 +94,58 @@ class SectionReport:
             "unchanged": self.unchanged,
             "rejected": self.rejected,
         }
+
+
+class SubscriberStatus(StrEnum):
+    """Where a subscriber stands; only confirmed subscribers are mailed."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class Frequency(StrEnum):
+    """How often a subscriber wants the digest."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class EditionKind(StrEnum):
+    """What started an edition."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Subscriber:
+    """A person on the list. `secret` keys their signed links; `since` bounds what they get."""
+
+    id: int
+    email: str
+    name: str
+    status: SubscriberStatus
+    sections: tuple[str, ...]
+    frequency: Frequency
+    secret: str
+    created_at: datetime
+    confirmed_at: datetime | None = None
+
+    @property
+    def since(self) -> datetime:
+        """Articles that appeared before this moment are not sent to this subscriber."""
+        return self.confirmed_at or self.created_at
+
+
+@dataclass(frozen=True, kw_only=True)
+class Edition:
+    """One digest run, identified by a unique key such as `daily:2026-11-28`."""
+
+    key: str
+    kind: EditionKind
+    cutoff: datetime
+    id: int | None = None

@@ -1,0 +1,146 @@
+"""Subscribers in the database: add, look up, list, remove, stream the confirmed ones."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from publisher.errors import UserError
+from publisher.models import Frequency, Subscriber, SubscriberStatus
+from publisher.schema import subscribers
+from publisher.store import Store
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewSubscriber:
+    """A validated subscriber not yet stored."""
+
+    email: str
+    name: str = ""
+    sections: tuple[str, ...]
+    frequency: Frequency = Frequency.DAILY
+    status: SubscriberStatus = SubscriberStatus.PENDING
+
+
+class SubscriberStore:
+    """All reads and writes of subscribers."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def add(self, new: NewSubscriber, *, now: datetime) -> Subscriber:
+        """Store one subscriber; a UserError if the address is already on the list."""
+        try:
+            with self.store.writing() as conn:
+                conn.execute(insert(subscribers).values(_row(new, now)))
+        except IntegrityError:
+            raise UserError(f"{new.email} is already subscribed") from None
+        found = self.by_email(new.email)
+        assert found is not None
+        return found
+
+    def add_many(self, items: Iterable[NewSubscriber], *, now: datetime) -> int:
+        """Store many subscribers in one transaction (emails must be new and distinct)."""
+        rows = [_row(item, now) for item in items]
+        if rows:
+            with self.store.writing() as conn:
+                for start in range(0, len(rows), 1000):
+                    conn.execute(insert(subscribers), rows[start : start + 1000])
+        return len(rows)
+
+    def by_email(self, email: str) -> Subscriber | None:
+        """The subscriber with this (normalised) address, or None."""
+        query = select(subscribers).where(subscribers.c.email == email)
+        with self.store.engine.begin() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _subscriber(row)
+
+    def get(self, subscriber_id: int) -> Subscriber | None:
+        """The subscriber with this id, or None."""
+        query = select(subscribers).where(subscribers.c.id == subscriber_id)
+        with self.store.engine.begin() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _subscriber(row)
+
+    def existing_emails(self, emails: Iterable[str]) -> set[str]:
+        """Which of these addresses are already on the list."""
+        wanted = list(emails)
+        found: set[str] = set()
+        with self.store.engine.begin() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                query = select(subscribers.c.email).where(subscribers.c.email.in_(chunk))
+                found.update(conn.execute(query).scalars())
+        return found
+
+    def iter(
+        self, *, status: SubscriberStatus | None = None, frequency: Frequency | None = None
+    ) -> Iterator[Subscriber]:
+        """Subscribers by id, optionally of one status and frequency, streamed."""
+        query = select(subscribers).order_by(subscribers.c.id)
+        if status is not None:
+            query = query.where(subscribers.c.status == status.value)
+        if frequency is not None:
+            query = query.where(subscribers.c.frequency == frequency.value)
+        with self.store.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=2000).execute(query):
+                yield _subscriber(row)
+
+    def count(self, *, status: SubscriberStatus | None = None) -> int:
+        """How many subscribers (of one status)."""
+        query = select(func.count()).select_from(subscribers)
+        if status is not None:
+            query = query.where(subscribers.c.status == status.value)
+        with self.store.engine.begin() as conn:
+            return conn.execute(query).scalar_one()
+
+    def remove(self, email: str) -> bool:
+        """Delete a subscriber and their delivery records; False if there was none."""
+        with self.store.writing() as conn:
+            result = conn.execute(delete(subscribers).where(subscribers.c.email == email))
+        return result.rowcount == 1
+
+    def set_status(self, subscriber_id: int, status: SubscriberStatus, *, now: datetime) -> None:
+        """Change a subscriber's status (confirming stamps `confirmed_at`)."""
+        values: dict[str, Any] = {"status": status.value, "updated_at": now}
+        if status is SubscriberStatus.CONFIRMED:
+            values["confirmed_at"] = now
+        with self.store.writing() as conn:
+            conn.execute(
+                update(subscribers).where(subscribers.c.id == subscriber_id).values(values)
+            )
+
+
+def _row(new: NewSubscriber, now: datetime) -> dict[str, Any]:
+    confirmed = new.status is SubscriberStatus.CONFIRMED
+    return {
+        "email": new.email,
+        "name": new.name,
+        "status": new.status.value,
+        "sections": list(new.sections),
+        "frequency": new.frequency.value,
+        "secret": secrets.token_hex(16),
+        "created_at": now,
+        "confirmed_at": now if confirmed else None,
+        "updated_at": now,
+    }
+
+
+def _subscriber(row: Any) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        status=SubscriberStatus(row.status),
+        sections=tuple(row.sections),
+        frequency=Frequency(row.frequency),
+        secret=row.secret,
+        created_at=row.created_at,
+        confirmed_at=row.confirmed_at,
+    )
