@@ -263,3 +263,6 @@ def run_command(obj: _Context) -> None:
         _print_report(run.gathered)
         _print_feeds(refresh_feeds(app))
         _print_articles(app.store.articles())
+
+
+from publisher import cli_mail  # noqa: E402, F401  (registers the mail commands)

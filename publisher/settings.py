@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -135,8 +136,38 @@ class DigestSettings(_Strict):
     sender: str = "TodayPress <digest@todaypress.example>"
     daily: str = "0 6 * * *"
     weekly: str = "0 7 * * 1"
-    subject: str = "{site} — {date}"
-    max_per_section: int = Field(default=10, ge=1)
+    # {site}, {date}, {count} and {first_title} are filled in.
+    subject: str = "{site} — {date}: {first_title}"
+    max_per_section: int = Field(default=10, ge=1, le=100)
+    lookback_days: int = Field(default=3, ge=1, le=60)
+    # A new subscriber's first digest also carries what appeared this long before they joined.
+    first_digest_hours: int = Field(default=24, ge=0, le=24 * 14)
+    related_links: int = Field(default=3, ge=0, le=5)
+    postal_address: str = "TodayPress, 1 Press Street, Example City"
+    unsubscribe_mailto: str = ""
+    templates: str = "templates"
+    utm_source: str = "newsletter"
+    utm_medium: str = "email"
+    utm_campaign: str = "{edition}"
+
+    @field_validator("sender")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        if "@" not in address:
+            raise ValueError(f"{value!r} has no email address (write 'Name <address>')")
+        return value
+
+    @field_validator("subject")
+    @classmethod
+    def _fields(cls, value: str) -> str:
+        try:
+            value.format(site="", date="", count=0, first_title="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"unknown field {exc} (use {{site}}, {{date}}, {{count}}, {{first_title}})"
+            ) from None
+        return value
 
 
 class SmtpSettings(_Strict):
@@ -163,6 +194,13 @@ class DeliverySettings(_Strict):
 class WebSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    # Where subscribers reach the web pages (links in emails); default: site.url.
+    public_url: Annotated[str, Field(pattern=r"^(https?://.*)?$")] = ""
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
 
 
 class Secrets(_Strict):
@@ -209,6 +247,11 @@ class Settings(_Strict):
                 return section
         known = ", ".join(s.slug for s in self.sections)
         raise SettingsError(f"unknown section {slug!r} (known: {known})")
+
+    @property
+    def public_url(self) -> str:
+        """The base URL of publisher's web pages, as linked from emails."""
+        return self.web.public_url or self.site.url
 
     def resolve(self, path: str) -> Path:
         """A path from the settings, relative to the settings file's folder."""

@@ -228,7 +228,7 @@ class Store:
         """
         query = _newest(select(articles), section, limit, drafts, published_by)
         with self.engine.begin() as conn:
-            return [_article(row) for row in conn.execute(query)]
+            return [article_from_row(row) for row in conn.execute(query)]
 
     def signature(
         self, *, section: str | None, limit: int, published_by: datetime | None = None
@@ -250,7 +250,7 @@ class Store:
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=batch).execute(query)
             for row in result:
-                yield _article(row), row.content_hash, row.last_changed
+                yield article_from_row(row), row.content_hash, row.last_changed
 
     def change_log(self, since: datetime) -> list[tuple[str, str, datetime]]:
         """(id, content hash, last changed) of the articles changed at or after `since`."""
@@ -268,14 +268,14 @@ class Store:
         with self.engine.begin() as conn:
             for chunk in _chunks(list(ids)):
                 for row in conn.execute(select(articles).where(articles.c.id.in_(chunk))):
-                    found[row.id] = (_article(row), row.content_hash, row.last_changed)
+                    found[row.id] = (article_from_row(row), row.content_hash, row.last_changed)
         return found
 
     def article(self, article_id: str) -> Article | None:
         """One article by id, or None."""
         with self.engine.begin() as conn:
             row = conn.execute(select(articles).where(articles.c.id == article_id)).first()
-        return None if row is None else _article(row)
+        return None if row is None else article_from_row(row)
 
     def count_articles(self) -> int:
         """How many articles are stored, drafts included."""
@@ -339,7 +339,7 @@ def _row(item: StoredArticle, now: datetime) -> dict[str, Any]:
     }
 
 
-def _article(row: Any) -> Article:
+def article_from_row(row: Any) -> Article:
     return Article(
         id=row.id,
         url=row.url,

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from publisher.models import Article
-from publisher.store import SourceState, Store, StoredArticle
+from publisher.store import MIGRATIONS, SourceState, Store, StoredArticle, create_store_engine
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -53,25 +56,31 @@ def test_migrate_twice_keeps_data(store: Store, store_url: str):
     again = Store.open(store_url)
     assert again.count_articles() == 1
     with again.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    assert head == ScriptDirectory.from_config(_config()).get_current_head()
     again.close()
 
 
-def test_an_old_database_is_upgraded_in_place(store_url: str):
-    from alembic import command
-    from alembic.config import Config
-
-    from publisher.store import MIGRATIONS, create_store_engine
-
-    engine = create_store_engine(store_url)
+def _config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def test_an_old_database_is_upgraded_in_place(store_url: str):
+    engine = create_store_engine(store_url)
+    config = _config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "0001")
     engine.dispose()
+    old = Store(create_store_engine(store_url))
+    old.save_gathered(new=[stored(1)], changed=[], touched=[], state=None, now=NOW)
+    old.close()
     store = Store.open(store_url)
-    assert {"articles", "source_state"} <= set(inspect(store.engine).get_table_names())
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"articles", "source_state", "subscribers", "editions", "deliveries"} <= tables
+    assert store.article("a1") == stored(1).article
     store.close()
 
 

@@ -1,0 +1,226 @@
+"""Command-line commands for subscribers, digest previews and sends."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from publisher.cli import _console, _Context, _print_json, cli
+from publisher.editions import new_edition
+from publisher.errors import UserError
+from publisher.mailing import Mailer, preview_subscriber
+from publisher.message import personalise
+from publisher.models import EditionKind, SubscriberStatus
+from publisher.subscribers import export_csv, import_csv, new_subscriber, parse_sections
+from publisher.subscriberstore import SubscriberStore
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@cli.group("subscribers")
+def subscribers_group() -> None:
+    """Add, import, export, list and remove subscribers."""
+
+
+@subscribers_group.command("add")
+@click.argument("email")
+@click.option("--name", default="", help="Display name.")
+@click.option("--sections", default="", help="Section slugs, comma-separated (default: all).")
+@click.option("--frequency", type=click.Choice(["daily", "weekly"]), default="daily")
+@click.option("--confirmed", is_flag=True, help="Already consented: skip the confirmation step.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new subscriber as JSON.")
+@click.pass_obj
+def subscribers_add(
+    obj: _Context,
+    email: str,
+    name: str,
+    sections: str,
+    frequency: str,
+    confirmed: bool,
+    as_json: bool,
+) -> None:
+    """Add one subscriber (pending unless --confirmed)."""
+    with obj.app() as app:
+        known = [s.slug for s in app.settings.sections]
+        status = SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
+        item = new_subscriber(
+            email, name=name, sections=sections, known=known, status=status, frequency=frequency
+        )
+        added = SubscriberStore(app.store).add(item, now=_now())
+    if as_json:
+        _print_json(_subscriber_json(added))
+    else:
+        click.echo(f"added {added.email} ({added.status.value}; {', '.join(added.sections)})")
+
+
+@subscribers_group.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--confirmed", is_flag=True, help="The list already consented: import as confirmed.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@click.pass_obj
+def subscribers_import(obj: _Context, file: click.File, confirmed: bool, as_json: bool) -> None:
+    """Import a CSV (email,name,sections[,status,frequency]); report bad rows, keep good ones."""
+    with obj.app() as app:
+        known = [s.slug for s in app.settings.sections]
+        report = import_csv(
+            file, SubscriberStore(app.store), known=known, confirmed=confirmed, now=_now()
+        )
+    if as_json:
+        _print_json(report.as_json())
+        return
+    click.echo(f"imported {report.added}, rejected {len(report.errors)}")
+    for line, reason in report.errors:
+        click.echo(f"line {line}: {reason}", err=True)
+
+
+@subscribers_group.command("export")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File (default: stdout).",
+)
+@click.pass_obj
+def subscribers_export(obj: _Context, output: Path | None) -> None:
+    """Every subscriber as CSV, in the format `import` reads."""
+    with obj.app() as app:
+        data = export_csv(SubscriberStore(app.store).iter())
+    if output:
+        output.write_text(data, encoding="utf-8")
+    else:
+        sys.stdout.write(data)
+
+
+@subscribers_group.command("list")
+@click.option("--status", type=click.Choice([s.value for s in SubscriberStatus]))
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object per subscriber, in a list."
+)
+@click.pass_obj
+def subscribers_list(obj: _Context, status: str | None, as_json: bool) -> None:
+    """The subscribers (email, name, status, sections)."""
+    with obj.app() as app:
+        found = list(
+            SubscriberStore(app.store).iter(status=SubscriberStatus(status) if status else None)
+        )
+    if as_json:
+        _print_json({"count": len(found), "subscribers": [_subscriber_json(s) for s in found]})
+        return
+    table = Table(
+        "email", "name", "status", "frequency", "sections", title=f"{len(found)} subscribers"
+    )
+    for item in found:
+        table.add_row(
+            item.email, item.name, item.status.value, item.frequency.value, ", ".join(item.sections)
+        )
+    _console().print(table)
+
+
+@subscribers_group.command("remove")
+@click.argument("email")
+@click.pass_obj
+def subscribers_remove(obj: _Context, email: str) -> None:
+    """Delete a subscriber and their delivery history."""
+    from publisher.subscribers import normalise_email
+
+    with obj.app() as app:
+        if not SubscriberStore(app.store).remove(normalise_email(email)):
+            raise UserError(f"{email} is not subscribed")
+    click.echo(f"removed {email}")
+
+
+def _subscriber_json(item: object) -> dict[str, object]:
+    return {
+        "email": item.email,  # type: ignore[attr-defined]
+        "name": item.name,  # type: ignore[attr-defined]
+        "status": item.status.value,  # type: ignore[attr-defined]
+        "sections": list(item.sections),  # type: ignore[attr-defined]
+        "frequency": item.frequency.value,  # type: ignore[attr-defined]
+    }
+
+
+@cli.group("digest")
+def digest_group() -> None:
+    """Preview the digest."""
+
+
+@digest_group.command("preview")
+@click.option("--subscriber", "email", help="As this subscriber would get it now.")
+@click.option("--sections", help="For a reader of these sections (comma-separated).")
+@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File (default: stdout).",
+)
+@click.pass_obj
+def digest_preview(
+    obj: _Context, email: str | None, sections: str | None, fmt: str, output: Path | None
+) -> None:
+    """Render the next daily digest without sending it."""
+    if email and sections:
+        raise UserError("give --subscriber or --sections, not both")
+    with obj.app() as app:
+        mailer = Mailer(app)
+        known = [s.slug for s in app.settings.sections]
+        if email:
+            from publisher.subscribers import normalise_email
+
+            subscriber = mailer.subscribers.by_email(normalise_email(email))
+            if subscriber is None:
+                raise UserError(f"{email} is not subscribed")
+        else:
+            subscriber = preview_subscriber(parse_sections(sections or "", known), _now())
+        edition = new_edition(EditionKind.DAILY, _now(), app.settings.site.zone)
+        plan = mailer.plan(edition, [subscriber])
+        built = next(mailer.messages(plan), None)
+        if built is None:
+            raise UserError(f"nothing new to send to {subscriber.email}")
+        data = _preview_output(mailer, plan, built, fmt)
+    if output:
+        output.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+
+
+def _preview_output(mailer: Mailer, plan: object, built: object, fmt: str) -> bytes:
+    if fmt == "eml":
+        return built.data  # type: ignore[attr-defined]
+    rendered = mailer.renderer.render(
+        plan.edition, plan.variants[built.variant], mailer.related_links
+    )  # type: ignore[attr-defined]
+    recipient = mailer.recipient(built.subscriber, plan.edition)  # type: ignore[attr-defined]
+    body = rendered.html if fmt == "html" else rendered.text
+    return personalise(body, recipient, escape=fmt == "html").encode("utf-8")
+
+
+@cli.command("send")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Build every message to its final bytes; send and record nothing.",
+)
+@click.option(
+    "--edition", "kind", type=click.Choice([k.value for k in EditionKind]), default="daily"
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@click.pass_obj
+def send_command(obj: _Context, dry_run: bool, kind: str, as_json: bool) -> None:
+    """The editor's send of the current edition."""
+    if not dry_run:
+        raise UserError("sending is not available yet; use --dry-run to build every message")
+    with obj.app() as app:
+        edition = new_edition(EditionKind(kind), _now(), app.settings.site.zone)
+        report = Mailer(app).dry_run(edition)
+    if as_json:
+        _print_json(report.as_json())
+    else:
+        click.echo(json.dumps(report.as_json()))

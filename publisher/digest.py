@@ -1,0 +1,123 @@
+"""Choosing each subscriber's articles for an edition and grouping subscribers into variants.
+
+Articles already sent to a subscriber are tracked by id (through the variants of their past
+deliveries), not by a date watermark, so backdated, future-dated and edited articles neither
+repeat nor vanish.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from publisher.editions import EditionStore, variant_fingerprint
+from publisher.models import Article, Edition, Subscriber
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Variant:
+    """One set of articles (in section order, newest first within a section) and its identity."""
+
+    fingerprint: str
+    articles: tuple[Article, ...]
+
+    @property
+    def ids(self) -> list[str]:
+        """The article ids, in order."""
+        return [article.id for article in self.articles]
+
+
+@dataclass(kw_only=True)
+class EditionPlan:
+    """Who gets which variant of an edition, and how many confirmed subscribers get nothing."""
+
+    edition: Edition
+    variants: dict[str, Variant] = field(default_factory=dict)
+    recipients: list[tuple[Subscriber, str]] = field(default_factory=list)
+    skipped: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fresh:
+    """The articles an edition may carry, by section, newest first, with when each appeared."""
+
+    by_section: dict[str, list[tuple[Article, datetime]]]
+    oldest: datetime
+
+    @classmethod
+    def of(cls, candidates: Iterable[tuple[Article, datetime]]) -> Fresh:
+        by_section: dict[str, list[tuple[Article, datetime]]] = defaultdict(list)
+        oldest = None
+        for article, visible in candidates:
+            by_section[article.section].append((article, visible))
+            oldest = visible if oldest is None else min(oldest, visible)
+        return cls(by_section=dict(by_section), oldest=oldest or EPOCH)
+
+
+def choose(
+    subscriber: Subscriber,
+    fresh: Fresh,
+    sent: set[str],
+    *,
+    section_order: Sequence[str],
+    cap: int,
+    grace: timedelta = timedelta(0),
+) -> tuple[Article, ...]:
+    """The articles this subscriber gets: their sections, not yet sent, and not older than the
+    subscriber (less `grace`, so that a first digest is not empty)."""
+    since = subscriber.since - grace
+    chosen: list[Article] = []
+    for section in section_order:
+        if section not in subscriber.sections:
+            continue
+        taken = 0
+        for article, visible in fresh.by_section.get(section, ()):
+            if taken == cap:
+                break
+            if article.id in sent or visible < since:
+                continue
+            chosen.append(article)
+            taken += 1
+    return tuple(chosen)
+
+
+def plan_edition(
+    editions: EditionStore,
+    subscribers: Iterable[Subscriber],
+    edition: Edition,
+    *,
+    section_order: Sequence[str],
+    cap: int,
+    lookback: timedelta,
+    grace: timedelta = timedelta(0),
+) -> EditionPlan:
+    """Every subscriber's variant of the edition; subscribers with nothing new are skipped."""
+    since = edition.cutoff - lookback
+    fresh = Fresh.of(editions.candidates(since=since, cutoff=edition.cutoff))
+    sent = editions.sent(since=since - lookback)
+    plan = EditionPlan(edition=edition)
+    common: dict[tuple[str, ...], tuple[Article, ...]] = {}
+    rules: dict[str, Any] = {"section_order": section_order, "cap": cap, "grace": grace}
+    for subscriber in subscribers:
+        history = sent.get(subscriber.id)
+        if history is None and subscriber.since - grace <= fresh.oldest:
+            # No history and older than every candidate: the choice depends on sections only.
+            key = subscriber.sections
+            if key not in common:
+                common[key] = choose(subscriber, fresh, set(), **rules)
+            chosen = common[key]
+        else:
+            chosen = choose(subscriber, fresh, history or set(), **rules)
+        if not chosen:
+            plan.skipped += 1
+            continue
+        fingerprint = variant_fingerprint(article.id for article in chosen)
+        if fingerprint not in plan.variants:
+            plan.variants[fingerprint] = Variant(fingerprint=fingerprint, articles=chosen)
+        plan.recipients.append((subscriber, fingerprint))
+    return plan

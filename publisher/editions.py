@@ -1,0 +1,112 @@
+"""Editions: their keys, creating them (once), and what each subscriber was already sent."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta, tzinfo
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from publisher.errors import PublisherError
+from publisher.models import Article, Edition, EditionKind
+from publisher.schema import articles, deliveries, edition_variants, editions
+from publisher.store import Store, article_from_row
+
+FAILED = "failed"
+
+
+class EditionExists(PublisherError):
+    """An edition with this key was already created (by this process or another)."""
+
+
+def edition_key(kind: EditionKind, moment: datetime, zone: tzinfo) -> str:
+    """`daily:2026-11-28`, `weekly:2026-W48` or `manual:2026-11-28T14:05:09`, in the site's zone."""
+    local = moment.astimezone(zone)
+    if kind is EditionKind.DAILY:
+        return f"daily:{local:%Y-%m-%d}"
+    if kind is EditionKind.WEEKLY:
+        year, week, _ = local.isocalendar()
+        return f"weekly:{year}-W{week:02d}"
+    return f"manual:{local:%Y-%m-%dT%H:%M:%S}"
+
+
+def new_edition(kind: EditionKind, now: datetime, zone: tzinfo) -> Edition:
+    """An edition of this kind for `now` (not stored yet)."""
+    return Edition(key=edition_key(kind, now, zone), kind=kind, cutoff=now)
+
+
+def variant_fingerprint(article_ids: Iterable[str]) -> str:
+    """The identity of a variant: its articles, in order."""
+    return hashlib.sha256("\x1f".join(article_ids).encode()).hexdigest()
+
+
+class EditionStore:
+    """Editions, their variants, and the articles each subscriber has been sent."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def create(self, edition: Edition, *, now: datetime) -> Edition:
+        """Store a new edition; EditionExists if its key is taken (the database enforces it)."""
+        values = {
+            "key": edition.key,
+            "kind": edition.kind.value,
+            "cutoff": edition.cutoff,
+            "created_at": now,
+        }
+        try:
+            with self.store.writing() as conn:
+                new_id = conn.execute(insert(editions).values(values)).inserted_primary_key[0]
+        except IntegrityError:
+            raise EditionExists(f"edition {edition.key} already exists") from None
+        return Edition(key=edition.key, kind=edition.kind, cutoff=edition.cutoff, id=new_id)
+
+    def get(self, key: str) -> Edition | None:
+        """The stored edition with this key, or None."""
+        with self.store.engine.begin() as conn:
+            row = conn.execute(select(editions).where(editions.c.key == key)).first()
+        if row is None:
+            return None
+        return Edition(key=row.key, kind=EditionKind(row.kind), cutoff=row.cutoff, id=row.id)
+
+    def candidates(self, *, since: datetime, cutoff: datetime) -> list[tuple[Article, datetime]]:
+        """(article, when it became visible) for published articles that became visible,
+        by being gathered or by their date arriving, between `since` and `cutoff`; newest first."""
+        query = (
+            select(articles)
+            .where(articles.c.draft.is_(False))
+            .where(articles.c.published <= cutoff)
+            .where((articles.c.first_seen >= since) | (articles.c.published >= since))
+            .order_by(articles.c.published.desc(), articles.c.id)
+        )
+        with self.store.engine.begin() as conn:
+            rows = conn.execute(query).all()
+        return [(article_from_row(row), max(row.first_seen, row.published)) for row in rows]
+
+    def sent(self, *, since: datetime) -> dict[int, set[str]]:
+        """subscriber id → ids of the articles in editions since `since` that were not failures."""
+        variants_query = (
+            select(edition_variants.c.id, edition_variants.c.article_ids)
+            .join(editions, editions.c.id == edition_variants.c.edition_id)
+            .where(editions.c.cutoff >= since)
+        )
+        deliveries_query = (
+            select(deliveries.c.subscriber_id, deliveries.c.variant_id)
+            .join(editions, editions.c.id == deliveries.c.edition_id)
+            .where(editions.c.cutoff >= since)
+            .where(deliveries.c.state != FAILED)
+        )
+        sent: dict[int, set[str]] = defaultdict(set)
+        with self.store.engine.begin() as conn:
+            variants = {row.id: row.article_ids for row in conn.execute(variants_query)}
+            for row in conn.execute(deliveries_query):
+                sent[row.subscriber_id].update(variants[row.variant_id])
+        return sent
+
+
+def lookback(kind: EditionKind, days: int) -> timedelta:
+    """How far back an edition looks for articles a subscriber has not had."""
+    return timedelta(days=max(days, 14) if kind is EditionKind.WEEKLY else days)

@@ -1,0 +1,187 @@
+"""An edition's messages: plan who gets which variant, render each variant once, assemble bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+
+from publisher.app import App
+from publisher.digest import EditionPlan, plan_edition
+from publisher.editions import EditionStore
+from publisher.message import Envelope, PreparedVariant, Recipient, message_id
+from publisher.models import Edition, EditionKind, Frequency, Subscriber, SubscriberStatus
+from publisher.pipeline import related_engine
+from publisher.related import RelatedEngine
+from publisher.render import Link, Renderer
+from publisher.subscriberstore import SubscriberStore
+from publisher.tokens import Purpose, Tokens
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuiltMessage:
+    """One subscriber's message of an edition."""
+
+    subscriber: Subscriber
+    variant: str
+    message_id: str
+    data: bytes
+
+
+@dataclass(kw_only=True)
+class BuildReport:
+    """What building an edition's messages produced (nothing is sent or recorded)."""
+
+    edition: str
+    subscribers: int = 0
+    messages: int = 0
+    variants: int = 0
+    skipped: int = 0
+    bytes: int = 0
+    premailer_runs: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        """The object `publisher send --dry-run --json` prints."""
+        return {
+            "edition": self.edition,
+            "dry_run": True,
+            "subscribers": self.subscribers,
+            "messages": self.messages,
+            "variants": self.variants,
+            "skipped": self.skipped,
+            "bytes": self.bytes,
+            **self.extra,
+        }
+
+
+class Mailer:
+    """Builds the messages of editions for one configuration."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.editions = EditionStore(app.store)
+        self.subscribers = SubscriberStore(app.store)
+        self.tokens = Tokens(app.settings.secrets.secret_key)
+        self.renderer = Renderer(app.settings)
+        self._engine: RelatedEngine | None = None
+        sender = parseaddr(app.settings.digest.sender)[1]
+        self.domain = sender.rsplit("@", 1)[-1]
+
+    def audience(self, edition: Edition) -> Iterator[Subscriber]:
+        """The confirmed subscribers an edition is for."""
+        frequency = {EditionKind.DAILY: Frequency.DAILY, EditionKind.WEEKLY: Frequency.WEEKLY}
+        return self.subscribers.iter(
+            status=SubscriberStatus.CONFIRMED, frequency=frequency.get(edition.kind)
+        )
+
+    def plan(self, edition: Edition, subscribers: Iterable[Subscriber]) -> EditionPlan:
+        """Who gets which variant of the edition."""
+        digest = self.settings.digest
+        days = timedelta(days=digest.lookback_days)
+        if edition.kind is EditionKind.WEEKLY:
+            days = max(days, timedelta(days=8))
+        return plan_edition(
+            self.editions,
+            subscribers,
+            edition,
+            section_order=[section.slug for section in self.settings.sections],
+            cap=digest.max_per_section,
+            lookback=days,
+            grace=timedelta(hours=digest.first_digest_hours),
+        )
+
+    def messages(self, plan: EditionPlan) -> Iterator[BuiltMessage]:
+        """Every planned message, variant by variant (each variant rendered once), streamed."""
+        envelope = Envelope(
+            sender=self.settings.digest.sender,
+            list_id=f"{self.settings.site.name} digest <digest.{self.domain}>",
+            date=plan.edition.cutoff,
+        )
+        by_variant: dict[str, list[Subscriber]] = {}
+        for subscriber, fingerprint in plan.recipients:
+            by_variant.setdefault(fingerprint, []).append(subscriber)
+        for fingerprint, subscribers in by_variant.items():
+            prepared = self.prepare(plan, fingerprint, envelope)
+            for subscriber in subscribers:
+                recipient = self.recipient(subscriber, plan.edition)
+                yield BuiltMessage(
+                    subscriber=subscriber,
+                    variant=fingerprint,
+                    message_id=recipient.message_id,
+                    data=prepared.message(recipient),
+                )
+
+    def prepare(self, plan: EditionPlan, fingerprint: str, envelope: Envelope) -> PreparedVariant:
+        """Render one variant (one premailer run) and encode it."""
+        rendered = self.renderer.render(
+            plan.edition, plan.variants[fingerprint], self.related_links
+        )
+        return PreparedVariant(rendered, envelope)
+
+    def recipient(self, subscriber: Subscriber, edition: Edition) -> Recipient:
+        """One subscriber's values: greeting, signed links, Message-ID."""
+        base = self.settings.public_url
+        unsubscribe = self.tokens.make(subscriber, Purpose.UNSUBSCRIBE)
+        unsubscribe_url = f"{base}/unsubscribe/{unsubscribe}"
+        list_unsubscribe = f"<{unsubscribe_url}>"
+        if self.settings.digest.unsubscribe_mailto:
+            mailto = self.settings.digest.unsubscribe_mailto
+            list_unsubscribe += f", <mailto:{mailto}?subject=unsubscribe%20{unsubscribe}>"
+        preferences = self.tokens.make(subscriber, Purpose.PREFERENCES)
+        return Recipient(
+            name=subscriber.name,
+            email=subscriber.email,
+            greeting=f"Hello {subscriber.name}," if subscriber.name else "Hello,",
+            unsubscribe_url=unsubscribe_url,
+            preferences_url=f"{base}/preferences/{preferences}",
+            message_id=message_id(edition.key, subscriber.id, self.domain),
+            list_unsubscribe=list_unsubscribe,
+        )
+
+    def related_links(self, ids: Sequence[str]) -> Mapping[str, Sequence[Link]]:
+        """2-3 related links for each article of a digest, never one of the digest's own."""
+        limit = self.settings.digest.related_links
+        if not limit:
+            return {}
+        if self._engine is None:
+            self._engine = related_engine(self.app)
+        answers = self._engine.related(ids, limit=limit, exclude=ids)
+        wanted = {item.id for found in answers.values() for item in found}
+        urls = {i: found[0].url for i, found in self.app.store.articles_by_id(wanted).items()}
+        return {
+            article_id: [
+                Link(title=item.title, url=urls[item.id]) for item in found if item.id in urls
+            ]
+            for article_id, found in answers.items()
+        }
+
+    def dry_run(self, edition: Edition) -> BuildReport:
+        """Build every message of the edition to its final bytes; record nothing."""
+        report = BuildReport(edition=edition.key)
+        audience = list(self.audience(edition))
+        plan = self.plan(edition, audience)
+        for built in self.messages(plan):
+            report.messages += 1
+            report.bytes += len(built.data)
+        report.subscribers = len(audience)
+        report.variants = len(plan.variants)
+        report.skipped = plan.skipped
+        report.premailer_runs = self.renderer.premailer_runs
+        return report
+
+
+def preview_subscriber(sections: Sequence[str], now: datetime) -> Subscriber:
+    """A stand-in subscriber for previewing sections: no history, never mailed."""
+    return Subscriber(
+        id=0,
+        email="preview@example.invalid",
+        name="Preview",
+        status=SubscriberStatus.CONFIRMED,
+        sections=tuple(sections),
+        frequency=Frequency.DAILY,
+        secret="preview",
+        created_at=datetime(1970, 1, 1, tzinfo=now.tzinfo),
+    )
