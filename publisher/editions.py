@@ -86,6 +86,50 @@ class EditionStore:
             rows = conn.execute(query).all()
         return [(article_from_row(row), max(row.first_seen, row.published)) for row in rows]
 
+    def save_variant(self, edition: Edition, fingerprint: str, article_ids: list[str]) -> int:
+        """Store a variant of an edition (once; the same fingerprint returns the same id)."""
+        assert edition.id is not None, "store the edition first"
+        query = select(edition_variants.c.id).where(
+            (edition_variants.c.edition_id == edition.id)
+            & (edition_variants.c.fingerprint == fingerprint)
+        )
+        with self.store.writing() as conn:
+            found = conn.execute(query).scalar()
+            if found is not None:
+                return int(found)
+            values = {
+                "edition_id": edition.id,
+                "fingerprint": fingerprint,
+                "article_ids": article_ids,
+            }
+            return int(
+                conn.execute(insert(edition_variants).values(values)).inserted_primary_key[0]
+            )
+
+    def add_delivery(
+        self,
+        edition: Edition,
+        subscriber_id: int,
+        variant_id: int,
+        *,
+        message_id: str,
+        state: str,
+        now: datetime,
+    ) -> None:
+        """Record one subscriber's message of an edition (unique per edition and subscriber)."""
+        values = {
+            "edition_id": edition.id,
+            "subscriber_id": subscriber_id,
+            "variant_id": variant_id,
+            "state": state,
+            "attempts": 0,
+            "message_id": message_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self.store.writing() as conn:
+            conn.execute(insert(deliveries).values(values))
+
     def sent(self, *, since: datetime) -> dict[int, set[str]]:
         """subscriber id → ids of the articles in editions since `since` that were not failures."""
         variants_query = (

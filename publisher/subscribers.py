@@ -27,7 +27,8 @@ def normalise_email(raw: str) -> str:
         checked = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise UserError(f"invalid email address {raw.strip()!r}: {exc}") from None
-    return checked.normalized
+    # Mailbox names are case-insensitive in practice: one person, one subscription.
+    return (checked.ascii_email or checked.normalized).lower()
 
 
 def parse_sections(raw: str | Sequence[str], known: Sequence[str]) -> tuple[str, ...]:

@@ -1,0 +1,174 @@
+"""Subscribers: validation, CSV import with per-row errors, export round trip, signed tokens."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from publisher.errors import UserError
+from publisher.models import SubscriberStatus
+from publisher.subscribers import export_csv, import_csv, new_subscriber
+from publisher.subscriberstore import SubscriberStore
+from publisher.tokens import Purpose, Tokens
+from tests.conftest import ROOT, run_cli
+
+KNOWN = ["world", "opinion", "culture"]
+NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+SECRET = "test-secret-key-0123456789"
+
+
+def test_new_subscriber_is_validated():
+    item = new_subscriber(
+        " Ana@Example.COM ", name="Ana\nRuiz", sections="world; opinion", known=KNOWN
+    )
+    assert item.email == "ana@example.com"
+    assert item.name == "Ana Ruiz"
+    assert item.sections == ("world", "opinion")
+    assert item.status is SubscriberStatus.PENDING
+    assert new_subscriber("b@example.com", known=KNOWN).sections == tuple(KNOWN)
+    with pytest.raises(UserError, match="invalid email address 'not-an-email'"):
+        new_subscriber("not-an-email", known=KNOWN)
+    with pytest.raises(UserError, match="unknown section"):
+        new_subscriber("c@example.com", sections="sports", known=KNOWN)
+    with pytest.raises(UserError, match="frequency 'hourly' is not one of daily, weekly"):
+        new_subscriber("c@example.com", frequency="hourly", known=KNOWN)
+
+
+def test_adding_twice_is_refused(store):
+    subscribers = SubscriberStore(store)
+    subscribers.add(new_subscriber("a@example.com", known=KNOWN), now=NOW)
+    with pytest.raises(UserError, match="already subscribed"):
+        subscribers.add(new_subscriber("a@example.com", known=KNOWN), now=NOW)
+
+
+CSV = """email,name,sections
+ana@example.com,Ana Ruiz,"world,opinion"
+not an email,Bad,world
+jun@example.com,Jun Park,sports
+lea@example.com,Léa Novak,world;culture
+ANA@example.com,Ana again,world
+kim@example.com,Kim,world,surplus
+old@example.com,Already here,
+,No address,world
+"""
+
+
+def test_import_reports_every_bad_row_and_keeps_the_good_ones(store):
+    subscribers = SubscriberStore(store)
+    subscribers.add(new_subscriber("old@example.com", known=KNOWN), now=NOW)
+    report = import_csv(io.StringIO(CSV), subscribers, known=KNOWN, confirmed=True, now=NOW)
+    assert report.added == 2
+    reasons = dict(report.errors)
+    assert sorted(reasons) == [3, 4, 6, 7, 8, 9]
+    assert "invalid email address 'not an email'" in reasons[3]
+    assert "unknown section(s) sports" in reasons[4]
+    assert "duplicate of line 2" in reasons[6]
+    assert "more fields than the header has" in reasons[7]
+    assert "old@example.com is already subscribed" in reasons[8]
+    assert "invalid email address ''" in reasons[9]
+    lea = subscribers.by_email("lea@example.com")
+    assert lea is not None and lea.name == "Léa Novak" and lea.sections == ("world", "culture")
+    assert lea.status is SubscriberStatus.CONFIRMED and lea.confirmed_at == NOW
+
+
+def test_import_without_confirmed_is_pending_and_status_column_wins(store):
+    subscribers = SubscriberStore(store)
+    data = (
+        "email,name,sections,status\na@example.com,A,world,\nb@example.com,B,world,unsubscribed\n"
+    )
+    import_csv(io.StringIO(data), subscribers, known=KNOWN, confirmed=False, now=NOW)
+    assert subscribers.by_email("a@example.com").status is SubscriberStatus.PENDING
+    assert subscribers.by_email("b@example.com").status is SubscriberStatus.UNSUBSCRIBED
+
+
+def test_a_file_without_an_email_column_is_refused(store):
+    with pytest.raises(UserError, match="'email' column"):
+        import_csv(
+            io.StringIO("name\nx\n"), SubscriberStore(store), known=KNOWN, confirmed=False, now=NOW
+        )
+
+
+def test_export_then_import_round_trip(store, tmp_path):
+    from publisher.store import Store
+
+    source = SubscriberStore(store)
+    import_csv(io.StringIO(CSV), source, known=KNOWN, confirmed=True, now=NOW)
+    source.add(
+        new_subscriber("w@example.com", name='Quote "me", please', frequency="weekly", known=KNOWN),
+        now=NOW,
+    )
+    exported = export_csv(source.iter())
+    other = Store.open(f"sqlite:///{tmp_path / 'other.db'}")
+    target = SubscriberStore(other)
+    report = import_csv(io.StringIO(exported), target, known=KNOWN, confirmed=False, now=NOW)
+    assert report.errors == []
+    assert export_csv(target.iter()) == exported
+    other.close()
+
+
+def make_subscriber(store, email="a@example.com"):
+    return SubscriberStore(store).add(new_subscriber(email, known=KNOWN), now=NOW)
+
+
+def test_tokens_work_for_one_subscriber_and_one_purpose_only(store):
+    tokens = Tokens(SECRET)
+    ana, jun = make_subscriber(store), make_subscriber(store, "jun@example.com")
+    token = tokens.make(ana, Purpose.UNSUBSCRIBE)
+    assert tokens.verify(token, ana, Purpose.UNSUBSCRIBE)
+    assert Tokens.claimed_id(token) == ana.id
+    assert not tokens.verify(token, ana, Purpose.PREFERENCES)  # another purpose
+    assert not tokens.verify(token, ana, Purpose.CONFIRM)
+    assert not tokens.verify(token, jun, Purpose.UNSUBSCRIBE)  # another subscriber
+    assert not Tokens("another-secret-key-000000").verify(token, ana, Purpose.UNSUBSCRIBE)
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert not tokens.verify(forged, ana, Purpose.UNSUBSCRIBE)
+    rotated = ana.__class__(**{**ana.__dict__, "secret": "fresh-secret"})
+    assert not tokens.verify(token, rotated, Purpose.UNSUBSCRIBE)
+    assert Tokens.claimed_id("garbage") is None
+    assert tokens.make(ana, Purpose.UNSUBSCRIBE) == token  # stable: the same link every time
+
+
+def test_a_short_secret_key_is_refused():
+    with pytest.raises(UserError, match="PUBLISHER_SECRET_KEY"):
+        Tokens("short")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copy(ROOT / "settings.toml", tmp_path / "settings.toml")
+    return tmp_path
+
+
+def test_cli_add_import_list_export_remove(project: Path):
+    out = run_cli(
+        "subscribers",
+        "add",
+        "ana@example.com",
+        "--name",
+        "Ana",
+        "--sections",
+        "world,opinion",
+        cwd=project,
+    )
+    assert out.returncode == 0, out.stderr
+    bad = run_cli("subscribers", "add", "nope", cwd=project)
+    assert bad.returncode == 2 and "invalid email address" in bad.stderr
+    (project / "list.csv").write_text(CSV.replace("culture", "business"))
+    imported = json.loads(
+        run_cli("subscribers", "import", "list.csv", "--confirmed", "--json", cwd=project).stdout
+    )
+    assert imported["added"] == 2 and imported["rejected"] == 6
+    assert {e["line"] for e in imported["errors"]} == {2, 3, 4, 6, 7, 9}
+    listed = json.loads(run_cli("subscribers", "list", "--json", cwd=project).stdout)
+    assert listed["count"] == 3
+    assert set(listed["subscribers"][0]) == {"email", "name", "status", "sections", "frequency"}
+    exported = run_cli("subscribers", "export", cwd=project).stdout
+    assert exported.splitlines()[0] == "email,name,sections,status,frequency"
+    assert run_cli("subscribers", "remove", "ana@example.com", cwd=project).returncode == 0
+    again = run_cli("subscribers", "remove", "ana@example.com", cwd=project)
+    assert again.returncode == 2 and "not subscribed" in again.stderr
