@@ -6,6 +6,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -13,11 +14,12 @@ from rich.table import Table
 from publisher.cli import _console, _Context, _print_json, cli
 from publisher.editions import new_edition
 from publisher.errors import UserError
-from publisher.mailing import Mailer, preview_subscriber
-from publisher.message import personalise
 from publisher.models import EditionKind, SubscriberStatus
 from publisher.subscribers import export_csv, import_csv, new_subscriber, parse_sections
 from publisher.subscriberstore import SubscriberStore
+
+if TYPE_CHECKING:
+    from publisher.mailing import Mailer
 
 
 def _now() -> datetime:
@@ -168,6 +170,8 @@ def digest_preview(
     """Render the next daily digest without sending it."""
     if email and sections:
         raise UserError("give --subscriber or --sections, not both")
+    from publisher.mailing import Mailer, preview_subscriber
+
     with obj.app() as app:
         mailer = Mailer(app)
         known = [s.slug for s in app.settings.sections]
@@ -192,6 +196,8 @@ def digest_preview(
 
 
 def _preview_output(mailer: Mailer, plan: object, built: object, fmt: str) -> bytes:
+    from publisher.message import personalise
+
     if fmt == "eml":
         return built.data  # type: ignore[attr-defined]
     rendered = mailer.renderer.render(
@@ -217,6 +223,8 @@ def send_command(obj: _Context, dry_run: bool, kind: str, as_json: bool) -> None
     """The editor's send of the current edition."""
     if not dry_run:
         raise UserError("sending is not available yet; use --dry-run to build every message")
+    from publisher.mailing import Mailer
+
     with obj.app() as app:
         edition = new_edition(EditionKind(kind), _now(), app.settings.site.zone)
         report = Mailer(app).dry_run(edition)

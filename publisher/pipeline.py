@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from publisher.app import App
 from publisher.feedfiles import FeedsReport, publish_feeds
 from publisher.gather import GatherReport, gather
-from publisher.related import RelatedEngine
-from publisher.related_index import refresh_index
+
+if TYPE_CHECKING:
+    from publisher.related import RelatedEngine
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,5 +47,9 @@ def refresh_feeds(app: App, *, force: bool = False) -> FeedsReport:
 
 def related_engine(app: App, *, rebuild: bool = False) -> RelatedEngine:
     """The related-articles engine on an index brought up to date with the store (and saved)."""
+    # Imported here: scikit-learn takes a second to import, and most commands never need it.
+    from publisher.related import RelatedEngine
+    from publisher.related_index import refresh_index
+
     path = app.settings.resolve(app.settings.related.index_path)
     return RelatedEngine(refresh_index(app.store, path, rebuild=rebuild), app.settings.related)

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 os.environ.setdefault("PREMAILER_CACHE_MAXSIZE", "4096")  # read when premailer is imported
@@ -26,6 +27,13 @@ SLOTS = {
     "preferences": "pubslot0preferences",
 }
 PREHEADER_CHARS = 140
+BUILT_IN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def template_folders(settings: Settings) -> list[Path]:
+    """The operator's template folder first, then the built-in one for what it does not override."""
+    folders = [settings.resolve(settings.digest.templates), BUILT_IN_TEMPLATES]
+    return [f for f in dict.fromkeys(folders) if f.is_dir()]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,9 +63,9 @@ class Renderer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        folder = settings.resolve(settings.digest.templates)
+        folders = template_folders(settings)
         self.env = Environment(
-            loader=FileSystemLoader(folder),
+            loader=FileSystemLoader(folders),
             autoescape=select_autoescape(["html", "html.j2"], default_for_string=True),
             undefined=StrictUndefined,
             trim_blocks=True,
@@ -65,7 +73,10 @@ class Renderer:
             keep_trailing_newline=True,
             auto_reload=False,
         )
-        self.css = (folder / "email" / "digest.css").read_text(encoding="utf-8")
+        css = next(
+            f / "email" / "digest.css" for f in folders if (f / "email" / "digest.css").exists()
+        )
+        self.css = css.read_text(encoding="utf-8")
         self.premailer_runs = 0
 
     def render(self, edition: Edition, variant: Variant, related: RelatedLookup) -> RenderedVariant:

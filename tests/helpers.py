@@ -69,15 +69,17 @@ def article(n: int, section: str = "world", **changes: object) -> Article:
     return Article(**values)  # type: ignore[arg-type]
 
 
-def put_articles(store: Store, articles: Iterable[Article], *, changed: bool = False) -> None:
-    """Store articles as gathering would (insert, or update with `changed`)."""
+def put_articles(
+    store: Store, articles: Iterable[Article], *, changed: bool = False, now: datetime | None = None
+) -> None:
+    """Store articles as gathering would at `now` (insert, or update with `changed`)."""
     items = [
         StoredArticle(
             article=a, source="test", origin=a.id, fingerprint="", content_hash=content_hash(a)
         )
         for a in articles
     ]
-    now = datetime(2026, 11, 28, tzinfo=UTC)
+    now = now or datetime(2026, 11, 28, tzinfo=UTC)
     if changed:
         store.save_gathered(new=[], changed=items, touched=[], state=None, now=now)
     else:

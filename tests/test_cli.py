@@ -130,3 +130,70 @@ def test_gather_writes_feeds_and_feeds_command_then_writes_nothing(project: Path
     assert run_cli("gather", cwd=project).stdout.count("feeds:") == 0  # nothing changed
     forced = json.loads(run_cli("feeds", "--force", "--json", cwd=project).stdout)
     assert forced["written"] == []  # rebuilt, but the bytes are the same
+
+
+def test_digest_preview_and_dry_run(project: Path):
+    env = {"PUBLISHER_SECRET_KEY": "cli-test-secret-0123456789"}
+    run_cli("gather", "--no-feeds", cwd=project)
+    run_cli(
+        "subscribers",
+        "add",
+        "ana@example.com",
+        "--name",
+        "Ana",
+        "--sections",
+        "world,culture",
+        "--confirmed",
+        cwd=project,
+    )
+    run_cli(
+        "subscribers",
+        "add",
+        "jun@example.com",
+        "--sections",
+        "business",
+        "--confirmed",
+        cwd=project,
+    )
+    run_cli("subscribers", "add", "pending@example.com", cwd=project)
+    html = run_cli("digest", "preview", "--subscriber", "ana@example.com", cwd=project, env=env)
+    assert html.returncode == 0, html.stderr
+    assert (
+        "<!DOCTYPE html>" in html.stdout
+        and "Hello Ana," in html.stdout
+        and "pubslot0" not in html.stdout
+    )
+    text = run_cli(
+        "digest", "preview", "--sections", "opinion", "--format", "text", cwd=project, env=env
+    )
+    assert "== OPINION ==" in text.stdout and "== WORLD ==" not in text.stdout
+    out = run_cli(
+        "digest",
+        "preview",
+        "--subscriber",
+        "ana@example.com",
+        "--format",
+        "eml",
+        "-o",
+        "ana.eml",
+        cwd=project,
+        env=env,
+    )
+    assert out.returncode == 0 and (project / "ana.eml").read_bytes().startswith(
+        b"To: Ana <ana@example.com>"
+    )
+    dry = run_cli("send", "--dry-run", "--json", cwd=project, env=env)
+    assert dry.returncode == 0, dry.stderr
+    report = json.loads(dry.stdout)
+    assert report["messages"] == 2 and report["variants"] == 2 and report["subscribers"] == 2
+    assert (
+        report["skipped"] == 0
+        and report["bytes"] > 20_000
+        and report["edition"].startswith("daily:")
+    )
+    again = json.loads(run_cli("send", "--dry-run", "--json", cwd=project, env=env).stdout)
+    assert again["messages"] == 2  # a dry run marks nothing as sent
+    real = run_cli("send", cwd=project, env=env)
+    assert real.returncode == 2 and "--dry-run" in real.stderr
+    no_secret = run_cli("send", "--dry-run", cwd=project, env={"PUBLISHER_SECRET_KEY": ""})
+    assert no_secret.returncode == 2 and "PUBLISHER_SECRET_KEY" in no_secret.stderr

@@ -1,0 +1,160 @@
+"""Digest messages: one premailer run per variant, escaping, strict MIME, HTML5, size, golden."""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from email import policy
+from pathlib import Path
+
+import html5lib
+import pytest
+
+from publisher.editions import new_edition
+from publisher.mailing import Mailer
+from publisher.models import EditionKind, Frequency, Subscriber, SubscriberStatus
+from tests.conftest import base_settings
+from tests.helpers import article, put_articles
+
+GOLDEN = Path(__file__).parent / "golden"
+CUTOFF = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+SECTIONS = [
+    {"slug": s, "title": s.replace("-", " ").title()}
+    for s in ("world", "opinion", "culture", "business")
+]
+
+
+@pytest.fixture
+def app(make_app, monkeypatch):
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret-key-0123456789")
+    digest = {"max_per_section": 10, "unsubscribe_mailto": "unsubscribe@todaypress.example"}
+    app = make_app(base_settings(sections=SECTIONS, digest=digest))
+    stories = [
+        article(
+            n,
+            section,
+            title=f"{section.title()} story {n}: café & «quotes»",
+            summary=f"Summary {n} <b>not bold</b>",
+        )
+        for section in ("world", "opinion", "culture", "business")
+        for n in range(10)
+    ]
+    put_articles(app.store, stories, now=CUTOFF - timedelta(hours=2))
+    return app
+
+
+def person(n: int, name: str, sections: tuple[str, ...]) -> Subscriber:
+    return Subscriber(
+        id=n,
+        email=f"reader{n}@example.com",
+        name=name,
+        status=SubscriberStatus.CONFIRMED,
+        sections=sections,
+        frequency=Frequency.DAILY,
+        secret=f"secret-{n}",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+
+def build(app, people):
+    mailer = Mailer(app)
+    edition = new_edition(EditionKind.DAILY, CUTOFF, app.settings.site.zone)
+    plan = mailer.plan(edition, people)
+    return mailer, plan, list(mailer.messages(plan))
+
+
+def parts(data: bytes):
+    message = email.message_from_bytes(data, policy=policy.strict)
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    return message, text.get_content(), html.get_content()
+
+
+def test_premailer_runs_once_per_variant(app):
+    people = [person(n, f"R{n}", ("world",)) for n in range(5)] + [
+        person(9, "O", ("opinion", "world"))
+    ]
+    mailer, plan, built = build(app, people)
+    assert len(built) == 6 and len(plan.variants) == 2
+    assert mailer.renderer.premailer_runs == 2
+
+
+def test_names_are_escaped_in_html_and_kept_in_text(app):
+    hostile = [person(1, "<script>alert(1)</script>", ("world",)), person(2, '"& Co', ("world",))]
+    _, _, built = build(app, hostile)
+    message, text, html = parts(built[0].data)
+    assert "<script>alert(1)</script>" not in html
+    assert "Hello &lt;script&gt;alert(1)&lt;/script&gt;," in html
+    assert "Hello <script>alert(1)</script>," in text  # plain text is not HTML
+    assert message["To"].addresses[0].display_name == "<script>alert(1)</script>"
+    _, _, html2 = parts(built[1].data)
+    assert "Hello &quot;&amp; Co," in html2
+
+
+def test_every_message_is_strict_mime_with_the_spec_headers(app):
+    people = [
+        person(n, name, ("world", "culture"))
+        for n, name in enumerate(["Ana Ruiz", "Zoë Ñúñez", "李雷", ""], 1)
+    ]
+    _, _, built = build(app, people)
+    for item in built:
+        message, text, html = parts(item.data)
+        assert message.defects == []
+        for part in message.walk():
+            assert part.defects == []
+        assert message.get_content_type() == "multipart/alternative"
+        assert message["From"].addresses[0].addr_spec == "digest@todaypress.example"
+        assert message["To"].addresses[0].addr_spec == item.subscriber.email
+        assert message["To"].addresses[0].display_name == item.subscriber.name
+        assert message["Subject"].startswith("TodayPress — 28 November 2026: ")
+        assert message["Date"].datetime == CUTOFF
+        assert message["Message-ID"] == item.message_id
+        assert re.fullmatch(
+            r"<daily\.2026-11-28\.\d+\.[0-9a-f]{12}@todaypress\.example>", item.message_id
+        )
+        assert message["List-Id"] == "TodayPress digest <digest.todaypress.example>"
+        unsubscribe = re.findall(r"<([^>]+)>", message["List-Unsubscribe"])
+        assert unsubscribe[0].startswith("https://todaypress.example/unsubscribe/")
+        assert unsubscribe[1].startswith(
+            "mailto:unsubscribe@todaypress.example?subject=unsubscribe%20"
+        )
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert unsubscribe[0] in html and unsubscribe[0] in text
+        assert "https://todaypress.example/preferences/" in html
+        for line in item.data.split(b"\r\n"):
+            assert len(line) <= 998
+    again = build(app, people)[2]
+    assert [b.data for b in again] == [b.data for b in built]  # deterministic, Message-ID included
+
+
+def test_a_forty_article_digest_is_valid_html5_under_100_kb_with_every_link_in_text(app):
+    _, plan, built = build(app, [person(1, "Ana", ("world", "opinion", "culture", "business"))])
+    [variant] = plan.variants.values()
+    assert len(variant.articles) == 40
+    _, text, html = parts(built[0].data)
+    assert len(html.encode()) < 100_000, len(html.encode())
+    html5lib.HTMLParser(strict=True).parse(html)  # raises on any parse error
+    for item in variant.articles:
+        assert (
+            f"{item.url}?utm_source=newsletter&utm_medium=email&utm_campaign=daily%3A2026-11-28"
+            in text
+        )
+    assert "https://todaypress.example/archive/daily:2026-11-28" in html
+    assert 'style="' in html  # inlined by premailer
+    assert "@media only screen and (max-width: 600px)" in html
+    assert "prefers-color-scheme: dark" in html
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in html  # summaries are text
+    assert "TodayPress, 1 Press Street" in html and "TodayPress, 1 Press Street" in text
+
+
+def test_golden_digest(app):
+    _, _, built = build(app, [person(7, "Léa Novak", ("opinion", "culture"))])
+    data = built[0].data
+    golden = GOLDEN / "digest.mime"  # the raw message; .eml files are ignored as outbox output
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_bytes(data)
+    assert data == golden.read_bytes(), (
+        "digest differs from tests/golden/digest.mime (UPDATE_GOLDEN=1 to accept)"
+    )
