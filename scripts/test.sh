@@ -19,6 +19,9 @@ start_postgres() {
 }
 start_postgres
 
+# A real browser for the page tests: Debian's chromium (Playwright drives it; no download).
+[ -x /usr/bin/chromium ] || _apt_install chromium
+
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/python -m pytest "$@"
