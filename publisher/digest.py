@@ -66,24 +66,40 @@ def choose(
     *,
     section_order: Sequence[str],
     cap: int,
+    limit: int = 40,
     grace: timedelta = timedelta(0),
 ) -> tuple[Article, ...]:
     """The articles this subscriber gets: their sections, not yet sent, and not older than the
     subscriber (less `grace`, so that a first digest is not empty)."""
     since = subscriber.since - grace
-    chosen: list[Article] = []
+    per_section: list[list[Article]] = []
     for section in section_order:
         if section not in subscriber.sections:
             continue
-        taken = 0
+        taken: list[Article] = []
         for article, visible in fresh.by_section.get(section, ()):
-            if taken == cap:
+            if len(taken) == cap:
                 break
-            if article.id in sent or visible < since:
-                continue
-            chosen.append(article)
-            taken += 1
-    return tuple(chosen)
+            if article.id not in sent and visible >= since:
+                taken.append(article)
+        per_section.append(taken)
+    return tuple(article for taken in _fair_share(per_section, limit) for article in taken)
+
+
+def _fair_share(per_section: list[list[Article]], limit: int) -> list[list[Article]]:
+    """Each section's newest articles, taken in turns until `limit` (a digest Gmail won't clip)."""
+    counts = [0] * len(per_section)
+    left = limit
+    while left > 0:
+        progressed = False
+        for index, taken in enumerate(per_section):
+            if left and counts[index] < len(taken):
+                counts[index] += 1
+                left -= 1
+                progressed = True
+        if not progressed:
+            break
+    return [taken[:count] for taken, count in zip(per_section, counts, strict=True)]
 
 
 def plan_edition(
@@ -94,6 +110,7 @@ def plan_edition(
     section_order: Sequence[str],
     cap: int,
     lookback: timedelta,
+    limit: int = 40,
     grace: timedelta = timedelta(0),
 ) -> EditionPlan:
     """Every subscriber's variant of the edition; subscribers with nothing new are skipped."""
@@ -102,7 +119,12 @@ def plan_edition(
     sent = editions.sent(since=since - lookback)
     plan = EditionPlan(edition=edition)
     common: dict[tuple[str, ...], tuple[Article, ...]] = {}
-    rules: dict[str, Any] = {"section_order": section_order, "cap": cap, "grace": grace}
+    rules: dict[str, Any] = {
+        "section_order": section_order,
+        "cap": cap,
+        "limit": limit,
+        "grace": grace,
+    }
     for subscriber in subscribers:
         history = sent.get(subscriber.id)
         if history is None and subscriber.since - grace <= fresh.oldest:

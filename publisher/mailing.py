@@ -89,6 +89,7 @@ class Mailer:
             edition,
             section_order=[section.slug for section in self.settings.sections],
             cap=digest.max_per_section,
+            limit=digest.max_articles,
             lookback=days,
             grace=timedelta(hours=digest.first_digest_hours),
         )

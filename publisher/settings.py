@@ -139,6 +139,9 @@ class DigestSettings(_Strict):
     # {site}, {date}, {count} and {first_title} are filled in.
     subject: str = "{site} — {date}: {first_title}"
     max_per_section: int = Field(default=10, ge=1, le=100)
+    # In all: about 40 keep the HTML part under Gmail's 102 KB clipping limit.
+    max_articles: int = Field(default=40, ge=1, le=200)
+    workers: int = Field(default=0, ge=0, le=64)  # processes building messages; 0 = one per core
     lookback_days: int = Field(default=3, ge=1, le=60)
     # A new subscriber's first digest also carries what appeared this long before they joined.
     first_digest_hours: int = Field(default=24, ge=0, le=24 * 14)

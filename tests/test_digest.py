@@ -170,3 +170,22 @@ def test_an_edition_key_can_be_created_only_once(app):
             now=CUTOFF,
         )
     assert new_edition(EditionKind.WEEKLY, CUTOFF, app.settings.site.zone).key == "weekly:2026-W48"
+
+
+def test_a_digest_is_capped_in_all_with_a_fair_share_per_section(make_app, monkeypatch):
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret-key-0123456789")
+    raw = base_settings(sections=SECTIONS, digest={"max_per_section": 5, "max_articles": 5})
+    app = make_app(raw)
+    put_articles(
+        app.store,
+        [article(n, "world") for n in range(6)] + [article(20 + n, "opinion") for n in range(2)],
+        now=GATHERED,
+    )
+    subscribe(app, "a@example.com", "world,opinion")
+    assert chosen(plan(app), "a@example.com") == [
+        "world/story-5",
+        "world/story-4",
+        "world/story-3",
+        "opinion/story-21",
+        "opinion/story-20",
+    ]

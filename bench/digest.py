@@ -1,0 +1,239 @@
+"""Benchmark: every message of a daily edition for 100,000 confirmed subscribers, to final bytes.
+
+Subscribers choose at random among 6 sections; 60 new articles (10 a section) wait, beside an
+archive of 3,000 older ones for related links. The edition is built the way `send --dry-run`
+builds it (plan, one render and premailer run per variant, bytes assembled per subscriber),
+in a child process so that its peak memory is its own. The naive way (Jinja render +
+premailer + EmailMessage for each subscriber) is timed on a sample and extrapolated.
+
+    .venv/bin/python bench/digest.py [--subscribers 100000] [--sample 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+from publisher.app import open_app
+from publisher.editions import new_edition
+from publisher.gather import content_hash
+from publisher.mailing import Mailer
+from publisher.models import Article, EditionKind, Subscriber, SubscriberStatus
+from publisher.settings import Settings, settings_from_dict
+from publisher.store import StoredArticle
+from publisher.subscriberstore import NewSubscriber, SubscriberStore
+
+SECTIONS = [
+    "world",
+    "opinion",
+    "international-relations",
+    "indigenous-affairs",
+    "business",
+    "culture",
+]
+NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+WORDS = (
+    "river treaty court harvest port strike council election festival drought union museum".split()
+)
+
+
+def settings(work: Path) -> Settings:
+    os.environ.setdefault("PUBLISHER_SECRET_KEY", "bench-secret-key-0123456789")
+    return settings_from_dict(
+        {
+            "site": {"name": "TodayPress", "url": "https://todaypress.example"},
+            "storage": {"url": "sqlite:///bench.db"},
+            "sections": [{"slug": s, "title": s.replace("-", " ").title()} for s in SECTIONS],
+            "digest": {"max_per_section": 10},
+        },
+        base_dir=work,
+    )
+
+
+def article(n: int, rng: random.Random, when: datetime) -> StoredArticle:
+    section = SECTIONS[n % len(SECTIONS)]
+    words = [rng.choice(WORDS) for _ in range(120)]
+    item = Article(
+        id=f"{section}/story-{n}",
+        url=f"https://todaypress.example/{section}/story-{n}/",
+        title=f"{words[0].title()} {words[1]} and the {words[2]} of {words[3]} ({n})",
+        summary=" ".join(words[:40]) + ".",
+        content="<p>" + " ".join(words) + "</p>",
+        section=section,
+        authors=("A Reporter",),
+        tags=(words[4], words[5]),
+        published=when,
+        updated=when,
+        image=f"https://todaypress.example/images/{n}.jpg",
+        image_alt=f"Picture {n}",
+    )
+    return StoredArticle(
+        article=item,
+        source="bench",
+        origin=item.id,
+        fingerprint="",
+        content_hash=content_hash(item),
+    )
+
+
+def populate(work: Path, count: int) -> None:
+    app = open_app(settings(work))
+    rng = random.Random(5)
+    archive = [article(n, rng, NOW - timedelta(days=10, minutes=n)) for n in range(1000, 4000)]
+    app.store.save_gathered(
+        new=archive, changed=[], touched=[], state=None, now=NOW - timedelta(days=10)
+    )
+    fresh = [article(n, rng, NOW - timedelta(minutes=10 * n)) for n in range(60)]
+    app.store.save_gathered(
+        new=fresh, changed=[], touched=[], state=None, now=NOW - timedelta(hours=1)
+    )
+    people = (
+        NewSubscriber(
+            email=f"reader{n}@example.com",
+            name=rng.choice(["", "Ana Ruiz", "Jun Park", "Léa Novak", "O'Brien & Sons", "李雷"]),
+            sections=tuple(s for s in SECTIONS if rng.random() < 0.5) or (rng.choice(SECTIONS),),
+            status=SubscriberStatus.CONFIRMED,
+        )
+        for n in range(count)
+    )
+    SubscriberStore(app.store).add_many(people, now=NOW - timedelta(days=30))
+    app.close()
+
+
+def build(work: Path) -> dict[str, float]:
+    """The measured part, run in its own process: every message to bytes, streamed."""
+    start = time.perf_counter()
+    app = open_app(settings(work))
+    mailer = Mailer(app)
+    edition = new_edition(EditionKind.DAILY, NOW, app.settings.site.zone)
+    audience = list(mailer.audience(edition))
+    loaded = time.perf_counter()
+    plan = mailer.plan(edition, audience)
+    planned = time.perf_counter()
+    messages = size = 0
+    for built in mailer.messages(plan):
+        messages += 1
+        size += len(built.data)
+    done = time.perf_counter()
+    return {
+        "subscribers": len(audience),
+        "messages": messages,
+        "variants": len(plan.variants),
+        "premailer_runs": mailer.renderer.premailer_runs,
+        "bytes": size,
+        "load_s": loaded - start,
+        "plan_s": planned - loaded,
+        "messages_s": done - planned,
+        "total_s": done - start,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def naive(work: Path, sample: int) -> float:
+    """Seconds per message the usual way: render, premailer and EmailMessage per subscriber."""
+    from premailer import Premailer
+
+    app = open_app(settings(work))
+    mailer = Mailer(app)
+    edition = new_edition(EditionKind.DAILY, NOW, app.settings.site.zone)
+    people: list[Subscriber] = list(mailer.audience(edition))[:sample]
+    plan = mailer.plan(edition, people)
+    env = mailer.renderer.env
+    start = time.perf_counter()
+    for subscriber, fingerprint in plan.recipients:
+        recipient = mailer.recipient(subscriber, edition)
+        context = mailer.renderer._context(
+            edition, plan.variants[fingerprint], mailer.related_links
+        )
+        context["slots"] = {
+            "greeting": recipient.greeting,
+            "unsubscribe": recipient.unsubscribe_url,
+            "preferences": recipient.preferences_url,
+        }
+        html = Premailer(
+            env.get_template("email/digest.html.j2").render(context),
+            strip_important=False,
+            allow_network=False,
+            disable_validation=True,
+            cssutils_logging_level=logging.CRITICAL,
+        ).transform()
+        message = EmailMessage()
+        message["From"] = app.settings.digest.sender
+        message["To"] = (
+            f"{subscriber.name} <{subscriber.email}>" if subscriber.name else subscriber.email
+        )
+        message["Subject"] = context["subject"]
+        message["Message-ID"] = recipient.message_id
+        message["List-Unsubscribe"] = recipient.list_unsubscribe
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message.set_content(env.get_template("email/digest.txt.j2").render(context))
+        message.add_alternative(html, subtype="html")
+        message.as_bytes()
+    seconds = (time.perf_counter() - start) / len(plan.recipients)
+    app.close()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--sample", type=int, default=200)
+    parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.build:
+        print(json.dumps(build(args.build)))
+        return
+    with tempfile.TemporaryDirectory(prefix="publisher-digest-bench-") as folder:
+        work = Path(folder)
+        started = time.perf_counter()
+        populate(work, args.subscribers)
+        print(
+            f"stored {args.subscribers} subscribers and 3,060 articles in {time.perf_counter() - started:.0f} s"
+        )
+        # Warm the related index once, as the scheduler keeps it up to date between editions.
+        from publisher.pipeline import related_engine
+
+        app = open_app(settings(work))
+        related_engine(app)
+        app.close()
+        child = subprocess.run(
+            [sys.executable, __file__, "--build", str(work)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+        per_message = naive(work, args.sample)
+    print(
+        f"edition: {result['messages']:,} messages, {result['variants']} variants "
+        f"({result['premailer_runs']} premailer runs), {result['bytes'] / 2**20:.0f} MB of mail"
+    )
+    print(
+        f"  load subscribers {result['load_s']:.2f} s, plan {result['plan_s']:.2f} s, "
+        f"render + assemble {result['messages_s']:.2f} s"
+    )
+    print(
+        f"  total {result['total_s']:.2f} s, {result['total_s'] / result['messages'] * 1e6:.0f} µs a message, "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB"
+    )
+    naive_total = per_message * result["messages"]
+    print(
+        f"naive: {per_message * 1000:.1f} ms a message on a sample of {args.sample}, "
+        f"{naive_total:.0f} s extrapolated for {result['messages']:,}"
+    )
+    print(f"naive / publisher: {naive_total / result['total_s']:.0f}x")
+
+
+if __name__ == "__main__":
+    main()
