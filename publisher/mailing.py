@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,6 +19,8 @@ from publisher.related import RelatedEngine
 from publisher.render import Link, Renderer
 from publisher.subscriberstore import SubscriberStore
 from publisher.tokens import Purpose, Tokens
+
+VariantLinks = Mapping[str, Mapping[str, Sequence[Link]]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,8 +98,13 @@ class Mailer:
             grace=timedelta(hours=digest.first_digest_hours),
         )
 
-    def messages(self, plan: EditionPlan) -> Iterator[BuiltMessage]:
-        """Every planned message, variant by variant (each variant rendered once), streamed."""
+    def messages(
+        self,
+        plan: EditionPlan,
+        fingerprints: Iterable[str] | None = None,
+        links: Mapping[str, Mapping[str, Sequence[Link]]] | None = None,
+    ) -> Iterator[BuiltMessage]:
+        """The planned messages (of some variants), variant by variant, each rendered once."""
         envelope = Envelope(
             sender=self.settings.digest.sender,
             list_id=f"{self.settings.site.name} digest <digest.{self.domain}>",
@@ -104,9 +113,14 @@ class Mailer:
         by_variant: dict[str, list[Subscriber]] = {}
         for subscriber, fingerprint in plan.recipients:
             by_variant.setdefault(fingerprint, []).append(subscriber)
-        for fingerprint, subscribers in by_variant.items():
-            prepared = self.prepare(plan, fingerprint, envelope)
-            for subscriber in subscribers:
+        for fingerprint in by_variant if fingerprints is None else fingerprints:
+            variant = plan.variants[fingerprint]
+            known = None if links is None else links[fingerprint]
+            related = self.related_links if known is None else (lambda _ids, k=known: k)
+            prepared = PreparedVariant(
+                self.renderer.render(plan.edition, variant, related), envelope
+            )
+            for subscriber in by_variant.get(fingerprint, ()):
                 recipient = self.recipient(subscriber, plan.edition)
                 yield BuiltMessage(
                     subscriber=subscriber,
@@ -114,13 +128,6 @@ class Mailer:
                     message_id=recipient.message_id,
                     data=prepared.message(recipient),
                 )
-
-    def prepare(self, plan: EditionPlan, fingerprint: str, envelope: Envelope) -> PreparedVariant:
-        """Render one variant (one premailer run) and encode it."""
-        rendered = self.renderer.render(
-            plan.edition, plan.variants[fingerprint], self.related_links
-        )
-        return PreparedVariant(rendered, envelope)
 
     def recipient(self, subscriber: Subscriber, edition: Edition) -> Recipient:
         """One subscriber's values: greeting, signed links, Message-ID."""
@@ -159,19 +166,74 @@ class Mailer:
             for article_id, found in answers.items()
         }
 
-    def dry_run(self, edition: Edition) -> BuildReport:
-        """Build every message of the edition to its final bytes; record nothing."""
+    def dry_run(self, edition: Edition, *, workers: int = 0) -> BuildReport:
+        """Build every message of the edition to its final bytes, in parallel; record nothing."""
         report = BuildReport(edition=edition.key)
         audience = list(self.audience(edition))
         plan = self.plan(edition, audience)
-        for built in self.messages(plan):
-            report.messages += 1
-            report.bytes += len(built.data)
+        links = {fp: self.related_links(v.ids) for fp, v in plan.variants.items()}
+        workers = workers or self.settings.digest.workers or os.cpu_count() or 1
+        for messages, size, runs in _build_groups(self, plan, links, _partition(plan, workers)):
+            report.messages += messages
+            report.bytes += size
+            report.premailer_runs += runs
         report.subscribers = len(audience)
         report.variants = len(plan.variants)
         report.skipped = plan.skipped
-        report.premailer_runs = self.renderer.premailer_runs
         return report
+
+    def count(
+        self, plan: EditionPlan, links: VariantLinks, group: list[str]
+    ) -> tuple[int, int, int]:
+        """(messages, bytes, premailer runs) of building the variants in `group`."""
+        runs = self.renderer.premailer_runs
+        messages = size = 0
+        for built in self.messages(plan, group, links):
+            messages += 1
+            size += len(built.data)
+        return messages, size, self.renderer.premailer_runs - runs
+
+
+# Set just before the worker processes fork, so that each inherits it instead of pickling it.
+_JOB: tuple[Mailer, EditionPlan, VariantLinks, list[list[str]]] | None = None
+
+
+def _build_groups(
+    mailer: Mailer, plan: EditionPlan, links: VariantLinks, groups: list[list[str]]
+) -> list[tuple[int, int, int]]:
+    if len(groups) <= 1:
+        return [mailer.count(plan, links, group) for group in groups]
+    global _JOB
+    _JOB = (mailer, plan, links, groups)
+    try:
+        with multiprocessing.get_context("fork").Pool(len(groups)) as pool:
+            return pool.map(_build_group, range(len(groups)))
+    finally:
+        _JOB = None
+
+
+def _build_group(index: int) -> tuple[int, int, int]:
+    assert _JOB is not None
+    mailer, plan, links, groups = _JOB
+    mailer.app.store.engine.dispose(close=False)  # never share the parent's connections
+    return mailer.count(plan, links, groups[index])
+
+
+def _partition(plan: EditionPlan, workers: int) -> list[list[str]]:
+    """Variants split into at most `workers` groups of about equal work (render + messages)."""
+    recipients: dict[str, int] = {}
+    for _, fingerprint in plan.recipients:
+        recipients[fingerprint] = recipients.get(fingerprint, 0) + 1
+    cost = {
+        fp: 4 * len(v.articles) + 0.05 * recipients.get(fp, 0) for fp, v in plan.variants.items()
+    }
+    groups: list[list[str]] = [[] for _ in range(max(1, min(workers, len(cost))))]
+    loads = [0.0] * len(groups)
+    for fingerprint in sorted(cost, key=lambda fp: (-cost[fp], fp)):
+        lightest = loads.index(min(loads))
+        groups[lightest].append(fingerprint)
+        loads[lightest] += cost[fingerprint]
+    return [group for group in groups if group]
 
 
 def preview_subscriber(sections: Sequence[str], now: datetime) -> Subscriber:
