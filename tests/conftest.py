@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -202,6 +203,14 @@ def http_server() -> Iterator[FixtureServer]:
     server = FixtureServer()
     yield server
     server.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the embedded default (settings.toml and content/) in a fresh folder."""
+    shutil.copy(ROOT / "settings.toml", tmp_path / "settings.toml")
+    shutil.copytree(ROOT / "content", tmp_path / "content")
+    return tmp_path
 
 
 def run_cli(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
 
 SECTIONS = {
     "world",
@@ -18,14 +17,6 @@ SECTIONS = {
     "business",
     "culture",
 }
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A copy of the embedded default (settings.toml and content/) in a fresh folder."""
-    shutil.copy(ROOT / "settings.toml", tmp_path / "settings.toml")
-    shutil.copytree(ROOT / "content", tmp_path / "content")
-    return tmp_path
 
 
 def test_gather_json_counts_then_nothing_new(project: Path):

@@ -13,7 +13,7 @@ from publisher.related import RelatedEngine
 from publisher.related_index import RelatedIndex, build_index, refresh_index
 from publisher.settings import RelatedSettings
 from publisher.store import Store
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
 from tests.helpers import article, put_articles
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
@@ -251,15 +251,11 @@ def test_a_corrupt_index_file_is_rebuilt(archive, tmp_path):
     assert RelatedIndex.load(path) is not None
 
 
-def test_cli_answers_many_ids_in_one_call(tmp_path):
-    import shutil
-
-    shutil.copy(ROOT / "settings.toml", tmp_path / "settings.toml")
-    shutil.copytree(ROOT / "content", tmp_path / "content")
-    run_cli("gather", "--no-feeds", cwd=tmp_path)
-    listed = json.loads(run_cli("articles", "list", "--json", cwd=tmp_path).stdout)["articles"]
+def test_cli_answers_many_ids_in_one_call(project):
+    run_cli("gather", "--no-feeds", cwd=project)
+    listed = json.loads(run_cli("articles", "list", "--json", cwd=project).stdout)["articles"]
     every = [a["id"] for a in listed]
-    out = run_cli("related", *every, "--limit", "2", "--json", cwd=tmp_path)
+    out = run_cli("related", *every, "--limit", "2", "--json", cwd=project)
     assert out.returncode == 0, out.stderr
     answers = json.loads(out.stdout)
     assert set(answers) == set(every)
@@ -269,6 +265,6 @@ def test_cli_answers_many_ids_in_one_call(tmp_path):
         r["id"].startswith(("business/halvard", "world/halvard", "opinion/dock", "business/port"))
         for r in first
     )
-    missing = run_cli("related", every[0], "no-such-id", "--json", cwd=tmp_path)
+    missing = run_cli("related", every[0], "no-such-id", "--json", cwd=project)
     assert missing.returncode == 2 and "no-such-id" in missing.stderr
     assert list(json.loads(missing.stdout)) == [every[0]]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from publisher.models import SubscriberStatus
 from publisher.subscribers import export_csv, import_csv, new_subscriber
 from publisher.subscriberstore import SubscriberStore
 from publisher.tokens import Purpose, Tokens
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
 
 KNOWN = ["world", "opinion", "culture"]
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
@@ -136,12 +135,6 @@ def test_tokens_work_for_one_subscriber_and_one_purpose_only(store):
 def test_a_short_secret_key_is_refused():
     with pytest.raises(UserError, match="PUBLISHER_SECRET_KEY"):
         Tokens("short")
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    shutil.copy(ROOT / "settings.toml", tmp_path / "settings.toml")
-    return tmp_path
 
 
 def test_cli_add_import_list_export_remove(project: Path):
