@@ -24,7 +24,7 @@ import numpy as np
 from publisher.gather import content_hash
 from publisher.models import Article
 from publisher.related import RelatedEngine
-from publisher.related_index import RelatedIndex, refresh_index
+from publisher.related_index import RelatedIndex, refresh_index, update_index
 from publisher.settings import RelatedSettings
 from publisher.store import Store, StoredArticle
 
@@ -135,11 +135,11 @@ def main() -> None:
 
     new = corpus.articles(args.articles, 100)
     store.save_gathered(new=new, changed=[], touched=[], state=None, now=NOW + timedelta(hours=1))
-    index, _ = timed("add 100 new articles (update + save)", lambda: refresh_index(store, path))
-    assert index.size == args.articles + 100
-
     loaded, _ = timed("load the saved index", lambda: RelatedIndex.load(path))
     assert loaded is not None
+    label = "add 100 new articles (update + save delta)"
+    loaded, _ = timed(label, lambda: update_index(store, loaded, path))
+    assert loaded.size == args.articles + 100
     engine = RelatedEngine(loaded, RelatedSettings())
     digest = [f"bench/{n}" for n in range(0, args.digest * 37, 37)]
     label = f"related for {args.digest} digest articles"

@@ -393,6 +393,11 @@ def refresh_index(store: Store, path: Path, *, rebuild: bool = False) -> Related
         log.info("related index built articles=%d", index.size)
         index.save(path)
         return index
+    return update_index(store, index, path)
+
+
+def update_index(store: Store, index: RelatedIndex, path: Path) -> RelatedIndex:
+    """Apply what changed in the store since the index was last updated; save if anything did."""
     changed = index.apply(_changes(store, index))
     if len(index.ids) > _COMPACT_AT * max(index.size, 1):
         index = index.compacted()
