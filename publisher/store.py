@@ -180,6 +180,8 @@ class Store:
         now: datetime,
     ) -> None:
         """Insert new, update changed, refresh fingerprints and source state in one transaction."""
+        if not (new or changed or touched or state):
+            return
         with self.writing() as conn:
             if new:
                 rows = [_row(item, now) | {"first_seen": now} for item in new]

@@ -58,29 +58,30 @@ class MarkdownSource:
         if not self.root.is_dir():
             raise SourceError(str(self.root), "folder not found (check sections.sources.path)")
         batch = Batch()
-        for path, stat in self._files():
-            origin = str(path)
+        for origin, stat in self._files():
             fingerprint = f"{stat.st_mtime_ns}:{stat.st_size}"
             if previous.fingerprints.get(origin) == fingerprint:
                 batch.unchanged += 1
                 batch.kept_origins.add(origin)
                 continue
             try:
-                batch.candidates.append(self._read(path, stat.st_size, fingerprint))
+                batch.candidates.append(self._read(Path(origin), stat.st_size, fingerprint))
             except ItemRejected as rejected:
                 batch.rejections.append(rejected.as_rejection())
         return batch
 
-    def _files(self) -> Iterator[tuple[Path, os.stat_result]]:
-        stack = [self.root]
-        found: list[tuple[Path, os.stat_result]] = []
+    def _files(self) -> Iterator[tuple[str, os.stat_result]]:
+        """(path, stat) of every Markdown file below the folder, by path; plain strings, as
+        an unchanged file costs only this."""
+        stack = [str(self.root)]
+        found: list[tuple[str, os.stat_result]] = []
         while stack:
             with os.scandir(stack.pop()) as entries:
                 for entry in entries:
                     if entry.is_dir() and not entry.name.startswith("."):
-                        stack.append(Path(entry.path))
+                        stack.append(entry.path)
                     elif entry.name.endswith(".md") and entry.is_file():
-                        found.append((Path(entry.path), entry.stat()))
+                        found.append((entry.path, entry.stat()))
         return iter(sorted(found, key=lambda item: item[0]))
 
     def _read(self, path: Path, size: int, fingerprint: str) -> Candidate:
