@@ -8,13 +8,13 @@ the decoded bodies are exact and no encoded line is longer than 76 characters.
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import html
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
+from email.quoprimime import body_encode
 from email.utils import format_datetime, formataddr, parseaddr
 
 from publisher.render import SLOTS, RenderedVariant
@@ -75,7 +75,7 @@ class PreparedVariant:
         html_values = {name: html.escape(value) for name, value in text_values.items()}
         return b"".join(
             [
-                _header("To", formataddr((recipient.name, recipient.email), "utf-8")),
+                _header("To", address(recipient.name, recipient.email)),
                 _header("Message-ID", recipient.message_id),
                 _header("List-Unsubscribe", recipient.list_unsubscribe),
                 self.head,
@@ -130,8 +130,10 @@ def _fill(pieces: list[bytes | str], values: dict[str, str]) -> bytes:
 
 
 def _qp(text: str) -> bytes:
-    encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True)
-    return encoded.replace(b"\n", CRLF)
+    # email.quoprimime keeps every line within 76 characters; binascii.b2a_qp lets a line
+    # reach 78 when it encodes a space before a line break. It works on bytes seen as latin-1.
+    latin = text.encode("utf-8").decode("latin-1")
+    return body_encode(latin, maxlinelen=76, eol="\r\n").encode("ascii")
 
 
 def _part_head(boundary: str, subtype: str) -> bytes:
@@ -143,13 +145,28 @@ def _part_head(boundary: str, subtype: str) -> bytes:
 
 
 def _address_header(value: str) -> str:
-    name, address = parseaddr(value)
-    return formataddr((name, address), "utf-8")
+    name, mailbox = parseaddr(value)
+    return address(name, mailbox)
+
+
+def address(name: str, mailbox: str) -> str:
+    """`Name <mailbox>` for a header: a non-ASCII name as encoded words, folded to 76 columns;
+    an ASCII name quoted when it could be mistaken for an encoded word or has specials."""
+    if not name:
+        return mailbox
+    if not name.isascii():
+        words = Header(name, "utf-8", header_name="To").encode(linesep="\r\n", maxlinelen=76)
+        return f"{words} <{mailbox}>"
+    if "=?" in name:
+        escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}" <{mailbox}>'
+    return formataddr((name, mailbox))
 
 
 def _header(name: str, value: str) -> bytes:
-    """One header line; RFC 2047-encoded and folded when it is not ASCII."""
-    if value.isascii():
-        return f"{name}: {value}".encode() + CRLF  # ASCII lines stay far below 998 bytes
-    encoded = Header(value, "utf-8", header_name=name)
-    return f"{name}: {encoded.encode(linesep=chr(13) + chr(10))}".encode() + CRLF
+    """One header line: RFC 2047-encoded when not ASCII, folded at 78 columns where it can be."""
+    if value.isascii() and (len(name) + len(value) < 78 or "=?" in value):
+        return f"{name}: {value}".encode() + CRLF
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    encoded = Header(value, charset, header_name=name).encode(linesep="\r\n", maxlinelen=78)
+    return f"{name}: {encoded}".encode() + CRLF

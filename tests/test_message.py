@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import email
+import email.utils
 import os
 import re
 from datetime import UTC, datetime, timedelta
 from email import policy
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import html5lib
@@ -158,3 +160,44 @@ def test_golden_digest(app):
     assert data == golden.read_bytes(), (
         "digest differs from tests/golden/digest.mime (UPDATE_GOLDEN=1 to accept)"
     )
+
+
+def rfc2047_display_name(data: bytes) -> str:
+    """The To display name decoded as RFC 2047 says: the space between two encoded words is
+    dropped (Python's address parser keeps it, unlike mail clients)."""
+    raw = email.message_from_bytes(data, policy=policy.compat32)["To"]
+    decoded = str(make_header(decode_header(raw)))
+    return email.utils.parseaddr(decoded)[0]
+
+
+def test_long_names_titles_and_trailing_spaces_stay_within_line_limits(make_app, monkeypatch):
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "test-secret-key-0123456789")
+    app = make_app(base_settings(sections=SECTIONS))
+    title = "A very long headline " * 30
+    tricky = "x" * 71 + " é \n" + "word " * 40
+    put_articles(
+        app.store,
+        [article(1, title=title.strip(), summary=tricky)],
+        now=CUTOFF - timedelta(hours=1),
+    )
+    names = [
+        "😀" * 200,
+        "=?utf-8?q?hi?=",
+        ("Ünïcödé Name With Many Words " * 6).strip(),
+        'Quote " and \\ slash',
+    ]
+    _, _, built = build(app, [person(n, name, ("world",)) for n, name in enumerate(names, 1)])
+    for item, name in zip(built, names, strict=True):
+        message, text, _ = parts(item.data)
+        if "=?" in name:  # quoted, so RFC 2047 readers never take it for an encoded word
+            assert item.data.startswith(b'To: "=?utf-8?q?hi?=" <reader2@example.com>\r\n')
+        elif name.isascii():
+            assert message["To"].addresses[0].display_name == name
+        else:
+            assert rfc2047_display_name(item.data) == name
+        assert message["Subject"].startswith("TodayPress — 28 November 2026: A very long headline")
+        head, body = item.data.split(b"\r\n\r\n", 1)
+        assert max(len(line) for line in head.split(b"\r\n")) <= 998
+        encoded_lines = [line for line in body.split(b"\r\n") if not line.startswith(b"--")]
+        assert max(len(line) for line in encoded_lines) <= 76
+        assert tricky.replace("\n", " ").split()[-1] in text
