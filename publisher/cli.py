@@ -138,7 +138,7 @@ def gather_command(obj: _Context, section: str | None, as_json: bool, no_feeds: 
         _print_json(run.gathered.as_json())
         return
     _print_report(run.gathered)
-    if run.feeds is not None:
+    if run.feeds is not None and run.feeds.written:
         _print_feeds(run.feeds)
 
 

@@ -30,11 +30,11 @@ def gather_and_publish(
     feeds: bool = True,
     on_source: Callable[[str, str], None] = lambda section, key: None,
 ) -> GatherRun:
-    """Gather; if anything changed, rebuild the feeds and bring the related index up to date."""
+    """Gather, rebuild the feeds whose articles changed (a scheduled article's date may have
+    come without any gathering change), and bring the related index up to date."""
     report = gather(app.store, app.section_sources(section), on_source=on_source)
-    written = None
+    written = refresh_feeds(app) if feeds else None
     if report.changed:
-        written = refresh_feeds(app) if feeds else None
         related_engine(app)
     return GatherRun(gathered=report, feeds=written)
 

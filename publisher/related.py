@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,9 +34,12 @@ class Related:
 class RelatedEngine:
     """Answers related-article questions from one loaded index."""
 
-    def __init__(self, index: RelatedIndex, settings: RelatedSettings) -> None:
+    def __init__(
+        self, index: RelatedIndex, settings: RelatedSettings, *, now: datetime | None = None
+    ) -> None:
         self.index = index
         self.settings = settings
+        self._now = int((now or datetime.now(UTC)).timestamp())
         self._dense = np.zeros(index.matrix.shape[1], np.float32)  # one query vector at a time
         by_id = sorted(range(len(index.ids)), key=index.ids.__getitem__)
         self._rank = np.empty(len(by_id), np.int64)  # ties are broken by article id
@@ -75,12 +79,13 @@ class RelatedEngine:
         excluded_titles: set[str],
         limit: int,
     ) -> list[Related]:
-        if len(candidates) > CANDIDATES:
-            candidates = candidates[np.argpartition(-approx, CANDIDATES)[:CANDIDATES]]
         keep = self.index.alive[candidates] & (candidates != row)
+        keep &= self.index.published[candidates] <= self._now  # scheduled: not published yet
         if len(excluded):
             keep &= ~np.isin(candidates, excluded)
-        candidates = candidates[keep]
+        candidates, approx = candidates[keep], approx[keep]
+        if len(candidates) > CANDIDATES:
+            candidates = candidates[np.argpartition(-approx, CANDIDATES)[:CANDIDATES]]
         similarity = self._cosines(row, candidates)
         fit = (similarity >= self.settings.min_similarity) & (
             similarity < self.settings.duplicate_similarity

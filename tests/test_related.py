@@ -137,6 +137,20 @@ def test_drafts_are_never_returned_and_withdrawn_articles_leave(archive, tmp_pat
     assert "world/story-3" not in ids(answers["world/story-1"])
 
 
+def test_scheduled_articles_are_not_returned_before_their_time(archive, tmp_path):
+    later = DAY + timedelta(days=30)
+    analysis = (
+        "Why the Tahl Gorge dam filling schedule leaves Sahrun river farmers in Harrat short."
+    )
+    put_articles(archive, [story(8, "Analysis: the dam", analysis, published=later, updated=later)])
+    index = refresh_index(archive, tmp_path / "related")
+    settings = RelatedSettings(limit=5)
+    now = RelatedEngine(index, settings, now=DAY + timedelta(days=1)).related(["world/story-1"])
+    assert "world/story-8" not in ids(now["world/story-1"])
+    then = RelatedEngine(index, settings, now=later).related(["world/story-1"])
+    assert "world/story-8" in ids(then["world/story-1"])
+
+
 def test_ties_are_broken_by_id_and_answers_repeat(store, tmp_path):
     same = "Identical twin reports about the Corran book prize shortlist announcement."
     put_articles(

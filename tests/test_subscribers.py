@@ -129,6 +129,7 @@ def test_tokens_work_for_one_subscriber_and_one_purpose_only(store):
     rotated = ana.__class__(**{**ana.__dict__, "secret": "fresh-secret"})
     assert not tokens.verify(token, rotated, Purpose.UNSUBSCRIBE)
     assert Tokens.claimed_id("garbage") is None
+    assert Tokens.claimed_id("²3.x") is None and Tokens.claimed_id("١٢.x") is None
     assert tokens.make(ana, Purpose.UNSUBSCRIBE) == token  # stable: the same link every time
 
 
