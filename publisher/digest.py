@@ -50,10 +50,10 @@ class Fresh:
     oldest: datetime
 
     @classmethod
-    def of(cls, candidates: Iterable[tuple[Article, datetime]]) -> Fresh:
+    def of(cls, candidates: Iterable[tuple[Article, datetime, datetime]]) -> Fresh:
         by_section: dict[str, list[tuple[Article, datetime]]] = defaultdict(list)
         oldest = None
-        for article, visible in candidates:
+        for article, visible, _ in candidates:
             by_section[article.section].append((article, visible))
             oldest = visible if oldest is None else min(oldest, visible)
         return cls(by_section=dict(by_section), oldest=oldest or EPOCH)
@@ -102,6 +102,19 @@ def _fair_share(per_section: list[list[Article]], limit: int) -> list[list[Artic
     return [taken[:count] for taken, count in zip(per_section, counts, strict=True)]
 
 
+def _already_sent(
+    editions: EditionStore, candidates: list[tuple[Article, datetime, datetime]], since: datetime
+) -> dict[int, set[str]]:
+    """What each subscriber was sent of these candidates: editions since `since`, and for an
+    article that was public before then (its date moved later since), any earlier edition."""
+    sent = editions.sent(since=since)
+    older = {article.id for article, _, public in candidates if public < since}
+    if older:
+        for subscriber_id, ids in editions.sent_earlier(older, before=since).items():
+            sent.setdefault(subscriber_id, set()).update(ids)
+    return sent
+
+
 def plan_edition(
     editions: EditionStore,
     subscribers: Iterable[Subscriber],
@@ -115,8 +128,9 @@ def plan_edition(
 ) -> EditionPlan:
     """Every subscriber's variant of the edition; subscribers with nothing new are skipped."""
     since = edition.cutoff - lookback
-    fresh = Fresh.of(editions.candidates(since=since, cutoff=edition.cutoff))
-    sent = editions.sent(since=since - lookback)
+    candidates = editions.candidates(since=since, cutoff=edition.cutoff)
+    fresh = Fresh.of(candidates)
+    sent = _already_sent(editions, candidates, since - lookback)
     plan = EditionPlan(edition=edition)
     common: dict[tuple[str, ...], tuple[Article, ...]] = {}
     rules: dict[str, Any] = {

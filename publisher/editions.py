@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from publisher.errors import PublisherError
@@ -72,19 +72,30 @@ class EditionStore:
             return None
         return Edition(key=row.key, kind=EditionKind(row.kind), cutoff=row.cutoff, id=row.id)
 
-    def candidates(self, *, since: datetime, cutoff: datetime) -> list[tuple[Article, datetime]]:
-        """(article, when it became visible) for published articles that became visible,
-        by being gathered or by their date arriving, between `since` and `cutoff`; newest first."""
+    def candidates(
+        self, *, since: datetime, cutoff: datetime
+    ) -> list[tuple[Article, datetime, datetime]]:
+        """(article, when it became visible, when it became public) for published articles
+        that became visible, by being gathered or by their date arriving, between `since`
+        and `cutoff`; newest first."""
+        public = func.coalesce(articles.c.visible_since, articles.c.first_seen)
         query = (
-            select(articles)
+            select(articles, public.label("public_since"))
             .where(articles.c.draft.is_(False))
             .where(articles.c.published <= cutoff)
-            .where((articles.c.first_seen >= since) | (articles.c.published >= since))
+            .where((public >= since) | (articles.c.published >= since))
             .order_by(articles.c.published.desc(), articles.c.id)
         )
         with self.store.engine.begin() as conn:
             rows = conn.execute(query).all()
-        return [(article_from_row(row), max(row.first_seen, row.published)) for row in rows]
+        return [
+            (
+                article_from_row(row),
+                max(_aware(row.public_since), row.published),
+                _aware(row.public_since),
+            )
+            for row in rows
+        ]
 
     def save_variant(self, edition: Edition, fingerprint: str, article_ids: list[str]) -> int:
         """Store a variant of an edition (once; the same fingerprint returns the same id)."""
@@ -130,6 +141,32 @@ class EditionStore:
         with self.store.writing() as conn:
             conn.execute(insert(deliveries).values(values))
 
+    def sent_earlier(self, article_ids: set[str], *, before: datetime) -> dict[int, set[str]]:
+        """subscriber id → which of these articles they were sent in editions before `before`.
+
+        For articles public long before an edition's window (re-dated since): the variants
+        that carried them are found, then only the deliveries of those variants are read."""
+        variants_query = (
+            select(edition_variants.c.id, edition_variants.c.article_ids)
+            .join(editions, editions.c.id == edition_variants.c.edition_id)
+            .where(editions.c.cutoff < before)
+        )
+        sent: dict[int, set[str]] = defaultdict(set)
+        with self.store.engine.begin() as conn:
+            carried = {
+                row.id: shared
+                for row in conn.execute(variants_query)
+                if (shared := article_ids.intersection(row.article_ids))
+            }
+            for start in range(0, len(carried), 500):
+                chunk = list(carried)[start : start + 500]
+                query = select(deliveries.c.subscriber_id, deliveries.c.variant_id).where(
+                    deliveries.c.variant_id.in_(chunk) & (deliveries.c.state != FAILED)
+                )
+                for row in conn.execute(query):
+                    sent[row.subscriber_id].update(carried[row.variant_id])
+        return sent
+
     def sent(self, *, since: datetime) -> dict[int, set[str]]:
         """subscriber id → ids of the articles in editions since `since` that were not failures."""
         variants_query = (
@@ -149,6 +186,13 @@ class EditionStore:
             for row in conn.execute(deliveries_query):
                 sent[row.subscriber_id].update(variants[row.variant_id])
         return sent
+
+
+def _aware(moment: datetime) -> datetime:
+    # coalesce() loses the column type, so SQLite hands back a naive (UTC) value or a string.
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def lookback(kind: EditionKind, days: int) -> timedelta:

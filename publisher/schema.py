@@ -75,6 +75,8 @@ articles = Table(
     Column("content_hash", String(64), nullable=False),
     Column("first_seen", UtcDateTime, nullable=False),
     Column("last_changed", UtcDateTime, nullable=False),
+    # When the article last became public: first gathered, or published after being a draft.
+    Column("visible_since", UtcDateTime),
     Index(None, "section", "published"),
     Index(None, "source"),
     Index(None, "last_changed"),
@@ -145,4 +147,5 @@ deliveries = Table(
     UniqueConstraint("edition_id", "subscriber_id"),
     Index(None, "subscriber_id"),
     Index(None, "edition_id", "state"),
+    Index(None, "variant_id"),
 )

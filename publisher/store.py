@@ -16,6 +16,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
+    case,
     create_engine,
     event,
     func,
@@ -184,13 +185,19 @@ class Store:
             return
         with self.writing() as conn:
             if new:
-                rows = [_row(item, now) | {"first_seen": now} for item in new]
+                rows = [_row(item, now) | {"first_seen": now, "visible_since": now} for item in new]
                 for chunk in _chunks(rows):
                     conn.execute(articles.insert(), chunk)
             for item in changed:
                 values = _row(item, now)
                 del values["id"]
-                conn.execute(update(articles).where(articles.c.id == item.article.id), values)
+                if not item.article.draft:  # a draft being published becomes public now
+                    values["visible_since"] = case(
+                        (articles.c.draft.is_(True), now), else_=articles.c.visible_since
+                    )
+                conn.execute(
+                    update(articles).where(articles.c.id == item.article.id).values(values)
+                )
             for article_id, origin, fingerprint in touched:
                 conn.execute(
                     update(articles)

@@ -189,3 +189,29 @@ def test_a_digest_is_capped_in_all_with_a_fair_share_per_section(make_app, monke
         "opinion/story-21",
         "opinion/story-20",
     ]
+
+
+def test_an_article_sent_then_re_dated_later_is_not_sent_again(app):
+    put_articles(app.store, [article(1)], now=GATHERED)
+    subscribe(app, "a@example.com", "world")
+    deliver(app, plan(app))
+    for day in range(1, 9):
+        cutoff = CUTOFF + timedelta(days=day)
+        if day == 7:
+            moved = article(
+                1, published=cutoff - timedelta(hours=1), updated=cutoff - timedelta(hours=1)
+            )
+            put_articles(app.store, [moved], changed=True, now=cutoff - timedelta(minutes=30))
+        assert chosen(plan(app, cutoff), "a@example.com") is None, day
+
+
+def test_a_withdrawn_article_published_again_later_is_sent(app):
+    subscribe(app, "a@example.com", "world")
+    put_articles(app.store, [article(1)], now=GATHERED)
+    put_articles(
+        app.store, [article(1, draft=True)], changed=True, now=GATHERED + timedelta(hours=1)
+    )
+    assert chosen(plan(app), "a@example.com") is None
+    restored = CUTOFF + timedelta(days=4) - timedelta(hours=2)
+    put_articles(app.store, [article(1)], changed=True, now=restored)
+    assert chosen(plan(app, CUTOFF + timedelta(days=4)), "a@example.com") == ["world/story-1"]

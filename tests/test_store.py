@@ -8,10 +8,18 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from publisher.models import Article
-from publisher.store import MIGRATIONS, SourceState, Store, StoredArticle, create_store_engine
+from publisher.schema import articles
+from publisher.store import (
+    MIGRATIONS,
+    SourceState,
+    Store,
+    StoredArticle,
+    _row,
+    create_store_engine,
+)
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -74,13 +82,16 @@ def test_an_old_database_is_upgraded_in_place(store_url: str):
         config.attributes["connection"] = conn
         command.upgrade(config, "0001")
     engine.dispose()
-    old = Store(create_store_engine(store_url))
-    old.save_gathered(new=[stored(1)], changed=[], touched=[], state=None, now=NOW)
-    old.close()
+    engine = create_store_engine(store_url)
+    with engine.begin() as conn:  # a row as version 0001 stored it (no visible_since yet)
+        conn.execute(articles.insert().values(_row(stored(1), NOW) | {"first_seen": NOW}))
+    engine.dispose()
     store = Store.open(store_url)
     tables = set(inspect(store.engine).get_table_names())
     assert {"articles", "source_state", "subscribers", "editions", "deliveries"} <= tables
     assert store.article("a1") == stored(1).article
+    with store.engine.connect() as conn:  # backfilled by migration 0003
+        assert conn.execute(select(articles.c.visible_since)).scalar_one() == NOW
     store.close()
 
 
