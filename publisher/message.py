@@ -8,6 +8,7 @@ the decoded bodies are exact and no encoded line is longer than 76 characters.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import re
@@ -77,7 +78,7 @@ class PreparedVariant:
             [
                 _header("To", address(recipient.name, recipient.email)),
                 _header("Message-ID", recipient.message_id),
-                _header("List-Unsubscribe", recipient.list_unsubscribe),
+                _list_header("List-Unsubscribe", recipient.list_unsubscribe),
                 self.head,
                 self.part_heads[0],
                 _fill(self.text, text_values),
@@ -155,12 +156,33 @@ def address(name: str, mailbox: str) -> str:
     if not name:
         return mailbox
     if not name.isascii():
-        words = Header(name, "utf-8", header_name="To").encode(linesep="\r\n", maxlinelen=76)
-        return f"{words} <{mailbox}>"
+        return f"{encoded_words(name)} <{mailbox}>"
     if "=?" in name:
         escaped = name.replace("\\", "\\\\").replace('"', '\\"')
         return f'"{escaped}" <{mailbox}>'
     return formataddr((name, mailbox))
+
+
+def encoded_words(text: str, chunk: int = 45) -> str:
+    """RFC 2047 base64 encoded words of at most 75 characters, one per folded line.
+
+    Written out here because email.header.Header costs ~40 µs, paid by every message."""
+    words, current, size = [], [], 0
+    for char in text:
+        width = len(char.encode("utf-8"))
+        if size + width > chunk:
+            words.append("".join(current))
+            current, size = [], 0
+        current.append(char)
+        size += width
+    words.append("".join(current))
+    encoded = (base64.b64encode(word.encode("utf-8")).decode("ascii") for word in words)
+    return "\r\n ".join(f"=?utf-8?b?{word}?=" for word in encoded)
+
+
+def _list_header(name: str, value: str) -> bytes:
+    """A header holding a list of <URI>s, one per line (cheap folding for a per-message header)."""
+    return f"{name}: {value.replace(', <', ',' + chr(13) + chr(10) + ' <')}".encode() + CRLF
 
 
 def _header(name: str, value: str) -> bytes:
