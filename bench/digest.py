@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
+from common import SECTIONS
+
 from publisher.app import open_app
 from publisher.editions import new_edition
 from publisher.gather import content_hash
@@ -34,14 +36,6 @@ from publisher.settings import Settings, settings_from_dict
 from publisher.store import StoredArticle
 from publisher.subscriberstore import NewSubscriber, SubscriberStore
 
-SECTIONS = [
-    "world",
-    "opinion",
-    "international-relations",
-    "indigenous-affairs",
-    "business",
-    "culture",
-]
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 WORDS = ["river", "treaty", "court", "harvest", "port", "strike", "council", "election", "union"]
 

@@ -17,19 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import SECTIONS
+
 from publisher.app import open_app
 from publisher.gather import GatherReport, SectionSources, gather
 from publisher.settings import settings_from_dict
 from publisher.sources import Batch, ContentSource, Previous
 
-SECTIONS = [
-    "world",
-    "opinion",
-    "international-relations",
-    "indigenous-affairs",
-    "business",
-    "culture",
-]
 _VOCABULARY = """river treaty court harvest port strike minister council election festival drought
 border union museum language elders ruling market prices shipping film novel climate summit water
 land rights mining archive choir ferry trade tariff budget parliament envoy"""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+from common import SECTIONS
 
 from publisher.gather import content_hash
 from publisher.models import Article
@@ -30,14 +31,6 @@ from publisher.store import Store, StoredArticle
 
 T = TypeVar("T")
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
-SECTIONS = [
-    "world",
-    "opinion",
-    "international-relations",
-    "indigenous-affairs",
-    "business",
-    "culture",
-]
 
 
 class Corpus:
