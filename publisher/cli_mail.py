@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 from rich.table import Table
@@ -14,16 +16,35 @@ from rich.table import Table
 from publisher.cli import _console, _Context, _print_json, cli
 from publisher.editions import new_edition
 from publisher.errors import UserError
-from publisher.models import EditionKind, SubscriberStatus
-from publisher.subscribers import export_csv, import_csv, new_subscriber, parse_sections
+from publisher.models import EditionKind, Subscriber, SubscriberStatus
+from publisher.subscribers import (
+    export_csv,
+    import_csv,
+    new_subscriber,
+    normalise_email,
+    parse_sections,
+)
 from publisher.subscriberstore import SubscriberStore
-
-if TYPE_CHECKING:
-    from publisher.mailing import Mailer
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _output_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="File (default: stdout).",
+    )(command)
+
+
+def _write(data: bytes, output: Path | None) -> None:
+    if output:
+        output.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
 
 
 @cli.group("subscribers")
@@ -83,21 +104,13 @@ def subscribers_import(obj: _Context, file: click.File, confirmed: bool, as_json
 
 
 @subscribers_group.command("export")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File (default: stdout).",
-)
+@_output_option
 @click.pass_obj
 def subscribers_export(obj: _Context, output: Path | None) -> None:
     """Every subscriber as CSV, in the format `import` reads."""
     with obj.app() as app:
         data = export_csv(SubscriberStore(app.store).iter())
-    if output:
-        output.write_text(data, encoding="utf-8")
-    else:
-        sys.stdout.write(data)
+    _write(data.encode("utf-8"), output)
 
 
 @subscribers_group.command("list")
@@ -130,21 +143,19 @@ def subscribers_list(obj: _Context, status: str | None, as_json: bool) -> None:
 @click.pass_obj
 def subscribers_remove(obj: _Context, email: str) -> None:
     """Delete a subscriber and their delivery history."""
-    from publisher.subscribers import normalise_email
-
     with obj.app() as app:
         if not SubscriberStore(app.store).remove(normalise_email(email)):
             raise UserError(f"{email} is not subscribed")
     click.echo(f"removed {email}")
 
 
-def _subscriber_json(item: object) -> dict[str, object]:
+def _subscriber_json(item: Subscriber) -> dict[str, object]:
     return {
-        "email": item.email,  # type: ignore[attr-defined]
-        "name": item.name,  # type: ignore[attr-defined]
-        "status": item.status.value,  # type: ignore[attr-defined]
-        "sections": list(item.sections),  # type: ignore[attr-defined]
-        "frequency": item.frequency.value,  # type: ignore[attr-defined]
+        "email": item.email,
+        "name": item.name,
+        "status": item.status.value,
+        "sections": list(item.sections),
+        "frequency": item.frequency.value,
     }
 
 
@@ -157,12 +168,7 @@ def digest_group() -> None:
 @click.option("--subscriber", "email", help="As this subscriber would get it now.")
 @click.option("--sections", help="For a reader of these sections (comma-separated).")
 @click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File (default: stdout).",
-)
+@_output_option
 @click.pass_obj
 def digest_preview(
     obj: _Context, email: str | None, sections: str | None, fmt: str, output: Path | None
@@ -176,8 +182,6 @@ def digest_preview(
         mailer = Mailer(app)
         known = [s.slug for s in app.settings.sections]
         if email:
-            from publisher.subscribers import normalise_email
-
             subscriber = mailer.subscribers.by_email(normalise_email(email))
             if subscriber is None:
                 raise UserError(f"{email} is not subscribed")
@@ -188,24 +192,17 @@ def digest_preview(
         built = next(mailer.messages(plan), None)
         if built is None:
             raise UserError(f"nothing new to send to {subscriber.email}")
-        data = _preview_output(mailer, plan, built, fmt)
-    if output:
-        output.write_bytes(data)
-    else:
-        sys.stdout.buffer.write(data)
+    _write(_preview_part(built.data, fmt), output)
 
 
-def _preview_output(mailer: Mailer, plan: object, built: object, fmt: str) -> bytes:
-    from publisher.message import personalise
-
+def _preview_part(message: bytes, fmt: str) -> bytes:
+    """The whole message, or the one part a reader sees, decoded from the built message."""
     if fmt == "eml":
-        return built.data  # type: ignore[attr-defined]
-    rendered = mailer.renderer.render(
-        plan.edition, plan.variants[built.variant], mailer.related_links
-    )  # type: ignore[attr-defined]
-    recipient = mailer.recipient(built.subscriber, plan.edition)  # type: ignore[attr-defined]
-    body = rendered.html if fmt == "html" else rendered.text
-    return personalise(body, recipient, escape=fmt == "html").encode("utf-8")
+        return message
+    parsed = message_from_bytes(message, policy=policy.default)
+    part = parsed.get_body(("html",) if fmt == "html" else ("plain",))
+    assert part is not None
+    return part.get_content().encode("utf-8")
 
 
 @cli.command("send")
