@@ -64,14 +64,6 @@ class EditionStore:
             raise EditionExists(f"edition {edition.key} already exists") from None
         return Edition(key=edition.key, kind=edition.kind, cutoff=edition.cutoff, id=new_id)
 
-    def get(self, key: str) -> Edition | None:
-        """The stored edition with this key, or None."""
-        with self.store.engine.begin() as conn:
-            row = conn.execute(select(editions).where(editions.c.key == key)).first()
-        if row is None:
-            return None
-        return Edition(key=row.key, kind=EditionKind(row.kind), cutoff=row.cutoff, id=row.id)
-
     def candidates(
         self, *, since: datetime, cutoff: datetime
     ) -> list[tuple[Article, datetime, datetime]]:
@@ -196,5 +188,6 @@ def _aware(moment: datetime) -> datetime:
 
 
 def lookback(kind: EditionKind, days: int) -> timedelta:
-    """How far back an edition looks for articles a subscriber has not had."""
-    return timedelta(days=max(days, 14) if kind is EditionKind.WEEKLY else days)
+    """How far back an edition looks for articles a subscriber has not had (a week and a day
+    at least for a weekly one)."""
+    return timedelta(days=max(days, 8) if kind is EditionKind.WEEKLY else days)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
 from publisher.app import App
 from publisher.digest import EditionPlan, plan_edition
-from publisher.editions import EditionStore
+from publisher.editions import EditionStore, lookback
 from publisher.message import Envelope, PreparedVariant, Recipient, message_id
 from publisher.models import Edition, EditionKind, Frequency, Subscriber, SubscriberStatus
 from publisher.pipeline import related_engine
@@ -44,7 +44,6 @@ class BuildReport:
     skipped: int = 0
     bytes: int = 0
     premailer_runs: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, object]:
         """The object `publisher send --dry-run --json` prints."""
@@ -56,7 +55,6 @@ class BuildReport:
             "variants": self.variants,
             "skipped": self.skipped,
             "bytes": self.bytes,
-            **self.extra,
         }
 
 
@@ -84,9 +82,6 @@ class Mailer:
     def plan(self, edition: Edition, subscribers: Iterable[Subscriber]) -> EditionPlan:
         """Who gets which variant of the edition."""
         digest = self.settings.digest
-        days = timedelta(days=digest.lookback_days)
-        if edition.kind is EditionKind.WEEKLY:
-            days = max(days, timedelta(days=8))
         return plan_edition(
             self.editions,
             subscribers,
@@ -94,7 +89,7 @@ class Mailer:
             section_order=[section.slug for section in self.settings.sections],
             cap=digest.max_per_section,
             limit=digest.max_articles,
-            lookback=days,
+            lookback=lookback(edition.kind, digest.lookback_days),
             grace=timedelta(hours=digest.first_digest_hours),
         )
 

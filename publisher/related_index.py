@@ -360,20 +360,14 @@ def _read_npz(path: Path) -> dict[str, Any] | None:
 def build_index(store: Store) -> RelatedIndex:
     """A new index of every published article in the store."""
     index = RelatedIndex.empty()
-    index.build_from(_published_only(store.changed_since(None)))
+    index.build_from(store.all_versions())  # drafts are skipped by apply()
     return index
-
-
-def _published_only(
-    changes: Iterator[tuple[Article, str, datetime]],
-) -> Iterator[tuple[Article, str, datetime]]:
-    return (change for change in changes if not change[0].draft)
 
 
 def _changes(store: Store, index: RelatedIndex) -> Iterator[tuple[Article, str, datetime]]:
     """What changed since the index's watermark; only articles it does not hold are read whole."""
     if index.watermark is None:
-        yield from store.changed_since(None)
+        yield from store.all_versions()
         return
     log_entries = store.change_log(index.watermark - _LATE_COMMITS)
     needed = [entry for entry in log_entries if not index.holds(entry[0], entry[1])]

@@ -50,7 +50,6 @@ class RenderedVariant:
 
     fingerprint: str
     subject: str
-    preheader: str
     html: str
     text: str
 
@@ -87,7 +86,6 @@ class Renderer:
         return RenderedVariant(
             fingerprint=variant.fingerprint,
             subject=context["subject"],
-            preheader=context["preheader"],
             html=self._inline(html),
             text=text,
         )

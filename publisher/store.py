@@ -248,14 +248,10 @@ class Store:
         with self.engine.begin() as conn:
             return [(row.id, row.content_hash) for row in conn.execute(query)]
 
-    def changed_since(
-        self, since: datetime | None, *, batch: int = 2000
-    ) -> Iterator[tuple[Article, str, datetime]]:
-        """(article, content hash, last changed) of every article changed at or after `since`
-        (all when None), drafts included, oldest change first, streamed in batches."""
+    def all_versions(self, *, batch: int = 2000) -> Iterator[tuple[Article, str, datetime]]:
+        """(article, content hash, last changed) of every article, drafts included, oldest
+        change first, streamed in batches."""
         query = select(articles).order_by(articles.c.last_changed, articles.c.id)
-        if since is not None:
-            query = query.where(articles.c.last_changed >= since)
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=batch).execute(query)
             for row in result:

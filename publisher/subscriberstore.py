@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from publisher.errors import UserError
@@ -61,13 +61,6 @@ class SubscriberStore:
             row = conn.execute(query).first()
         return None if row is None else _subscriber(row)
 
-    def get(self, subscriber_id: int) -> Subscriber | None:
-        """The subscriber with this id, or None."""
-        query = select(subscribers).where(subscribers.c.id == subscriber_id)
-        with self.store.engine.begin() as conn:
-            row = conn.execute(query).first()
-        return None if row is None else _subscriber(row)
-
     def existing_emails(self, emails: Iterable[str]) -> set[str]:
         """Which of these addresses are already on the list."""
         wanted = list(emails)
@@ -92,29 +85,11 @@ class SubscriberStore:
             for row in conn.execution_options(yield_per=2000).execute(query):
                 yield _subscriber(row)
 
-    def count(self, *, status: SubscriberStatus | None = None) -> int:
-        """How many subscribers (of one status)."""
-        query = select(func.count()).select_from(subscribers)
-        if status is not None:
-            query = query.where(subscribers.c.status == status.value)
-        with self.store.engine.begin() as conn:
-            return conn.execute(query).scalar_one()
-
     def remove(self, email: str) -> bool:
         """Delete a subscriber and their delivery records; False if there was none."""
         with self.store.writing() as conn:
             result = conn.execute(delete(subscribers).where(subscribers.c.email == email))
         return result.rowcount == 1
-
-    def set_status(self, subscriber_id: int, status: SubscriberStatus, *, now: datetime) -> None:
-        """Change a subscriber's status (confirming stamps `confirmed_at`)."""
-        values: dict[str, Any] = {"status": status.value, "updated_at": now}
-        if status is SubscriberStatus.CONFIRMED:
-            values["confirmed_at"] = now
-        with self.store.writing() as conn:
-            conn.execute(
-                update(subscribers).where(subscribers.c.id == subscriber_id).values(values)
-            )
 
 
 def _row(new: NewSubscriber, now: datetime) -> dict[str, Any]:

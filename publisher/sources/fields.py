@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, tzinfo
@@ -102,9 +101,3 @@ def check_size(size: int, *, limit: int, where: str) -> None:
             f"{size:,} bytes ({size / 1e6:.1f} MB), over the limit of {limit / 1e6:.1f} MB "
             "(gather.max_article_bytes)",
         )
-
-
-def stable_id(*parts: str) -> str:
-    """A deterministic id for an item that has none of its own."""
-    digest = hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
-    return f"urn:sha1:{digest}"
