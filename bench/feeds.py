@@ -21,7 +21,7 @@ from pathlib import Path
 from feedgen.feed import FeedGenerator
 
 from publisher.feedfiles import publish_feeds
-from publisher.feeds import ALL, feed_infos, json_feed
+from publisher.feeds import feed_infos, json_feed
 from publisher.gather import content_hash
 from publisher.models import Article
 from publisher.settings import Settings, settings_from_dict
@@ -66,8 +66,7 @@ def naive(settings: Settings, store: Store, folder: Path) -> None:
     """What most code does: rebuild every feed with feedgen and write every file, every time."""
     folder.mkdir(parents=True, exist_ok=True)
     for info in feed_infos(settings):
-        section = None if info.slug == ALL else info.slug
-        articles = store.articles(section=section, limit=settings.feeds.items)
+        articles = store.articles(section=info.section, limit=settings.feeds.items)
         generator = FeedGenerator()
         generator.id(info.url("atom"))
         generator.title(info.title)

@@ -15,7 +15,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from publisher.app import App, open_app
-from publisher.errors import PublisherError, SettingsError, StoreError, UserError
+from publisher.errors import PublisherError, SettingsError, UserError
 from publisher.feedfiles import FeedsReport
 from publisher.gather import GatherReport
 from publisher.models import Article
@@ -77,11 +77,11 @@ def main() -> None:
         sys.exit(1)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
+        sys.exit(exc.exit_code)
     except _USER_ERRORS as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except (PublisherError, StoreError) as exc:
+    except PublisherError as exc:
         click.echo(f"failed: {exc}", err=True)
         sys.exit(1)
 
@@ -91,7 +91,8 @@ def _print_json(data: Any) -> None:
 
 
 def _run_gather(app: App, section: str | None, *, show_progress: bool, feeds: bool) -> GatherRun:
-    total = sum(len(s.sources) for s in app.section_sources(section))
+    chosen = [app.settings.section(section)] if section else app.settings.sections
+    total = sum(len(s.sources) for s in chosen)
     console = _console(stderr=True)
     columns = (
         SpinnerColumn(),

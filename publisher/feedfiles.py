@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from publisher import __version__
-from publisher.feeds import ALL, KINDS, FeedInfo, build_feed_files, feed_infos
+from publisher.feeds import KINDS, FeedInfo, build_feed_files, feed_infos
 from publisher.settings import Settings
 from publisher.store import Store
 
@@ -79,8 +79,7 @@ def _write_feed(
     now: datetime,
     report: FeedsReport,
 ) -> None:
-    section = None if info.slug == ALL else info.slug
-    articles = store.articles(section=section, limit=settings.feeds.items, published_by=now)
+    articles = store.articles(section=info.section, limit=settings.feeds.items, published_by=now)
     files = build_feed_files(info, articles, tag_authority(settings))
     for name, data in files.items():
         if write_if_changed(folder / name, data):
@@ -118,8 +117,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
 
 
 def _input_key(store: Store, info: FeedInfo, items: int, now: datetime, salt: str) -> str:
-    section = None if info.slug == ALL else info.slug
-    signature = store.signature(section=section, limit=items, published_by=now)
+    signature = store.signature(section=info.section, limit=items, published_by=now)
     digest = hashlib.sha256(salt.encode())
     for article_id, content_hash in signature:
         digest.update(f"\x1e{article_id}\x1f{content_hash}".encode())

@@ -69,6 +69,11 @@ class FeedInfo:
     site_name: str
     hub: str = ""
 
+    @property
+    def section(self) -> str | None:
+        """The section slug, or None for the whole-site feed."""
+        return None if self.slug == ALL else self.slug
+
     def url(self, kind: str) -> str:
         """The public URL of this feed in one format (`rss`, `atom`, `json`)."""
         return f"{self.feeds_url}/{self.filename(kind)}"

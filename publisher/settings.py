@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from publisher.errors import SettingsError
 
@@ -18,21 +26,26 @@ SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 RESERVED_SLUGS = frozenset({"all"})
 
 
+def _no_trailing_slash(value: str) -> str:
+    return value.rstrip("/")
+
+
+# URLs are kept without a trailing slash, so paths can be appended with "/".
+SiteUrl = Annotated[str, Field(pattern=r"^https?://[^/\s]+"), AfterValidator(_no_trailing_slash)]
+HttpUrl = Annotated[str, Field(pattern=r"^https?://"), AfterValidator(_no_trailing_slash)]
+OptionalUrl = Annotated[str, Field(pattern=r"^(https?://.*)?$"), AfterValidator(_no_trailing_slash)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SiteSettings(_Strict):
     name: str = Field(min_length=1)
-    url: Annotated[str, Field(pattern=r"^https?://[^/\s]+")]
+    url: SiteUrl
     language: str = "en"
     timezone: str = "UTC"
     description: str = ""
-
-    @field_validator("url")
-    @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        return value.rstrip("/")
 
     @field_validator("timezone")
     @classmethod
@@ -67,13 +80,8 @@ class FeedSourceSettings(_Strict):
 
 class WordPressSourceSettings(_Strict):
     type: Literal["wordpress"]
-    url: Annotated[str, Field(pattern=r"^https?://")]
+    url: HttpUrl
     category: int | None = Field(default=None, ge=1)
-
-    @field_validator("url")
-    @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        return value.rstrip("/")
 
 
 SourceSettings = Annotated[
@@ -107,15 +115,10 @@ class GatherSettings(_Strict):
 class FeedSettings(_Strict):
     path: str = "feeds"
     items: int = Field(default=50, ge=1, le=1000)
-    url: Annotated[str, Field(pattern=r"^(https?://.*)?$")] = ""  # default: site.url + /feeds
+    url: OptionalUrl = ""  # default: site.url + /feeds
     websub_hub: Annotated[str, Field(pattern=r"^(https?://.*)?$")] = ""
     # The date in tag: URIs (RFC 4151) made for Atom ids that are not URIs; never change it.
     tag_date: Annotated[str, Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")] = "2026"
-
-    @field_validator("url")
-    @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        return value.rstrip("/")
 
 
 class RelatedSettings(_Strict):
@@ -198,12 +201,7 @@ class WebSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     # Where subscribers reach the web pages (links in emails); default: site.url.
-    public_url: Annotated[str, Field(pattern=r"^(https?://.*)?$")] = ""
-
-    @field_validator("public_url")
-    @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+    public_url: OptionalUrl = ""
 
 
 class Secrets(_Strict):
