@@ -7,11 +7,8 @@ incremental update re-weighs new articles with the archive's current IDF.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
-import tempfile
 import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator
@@ -25,6 +22,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
 
+from publisher.indexfiles import read_arrays, sparse_arrays, sparse_from, write_arrays
 from publisher.models import Article
 from publisher.sanitize import plain_text
 from publisher.store import Store
@@ -107,7 +105,10 @@ class RelatedIndex:
     @classmethod
     def empty(cls) -> RelatedIndex:
         """An index of nothing."""
-        return cls(matrix=_rows_matrix(0), df=np.zeros(N_FEATURES, np.int32))
+        return cls(
+            matrix=sp.csr_matrix((0, N_FEATURES), dtype=np.float32),
+            df=np.zeros(N_FEATURES, np.int32),
+        )
 
     @property
     def size(self) -> int:
@@ -239,25 +240,25 @@ class RelatedIndex:
         self.base_postings = self.matrix.T.tocsr()
         self._delta_postings = None
         meta = self._meta(slice(0, self.base_rows))
-        _write_npz(
+        write_arrays(
             folder / "base.npz",
-            **_sparse("rows", self.matrix),
-            **_sparse("postings", self.base_postings),
+            meta,
+            **sparse_arrays("rows", self.matrix),
+            **sparse_arrays("postings", self.base_postings),
             published=self.published,
             alive=self.alive,
             df=self.df,
-            meta=_encode(meta),
         )
 
     def _save_delta(self, folder: Path) -> None:
         rows = slice(self.base_rows, len(self.ids))
-        _write_npz(
+        write_arrays(
             folder / "delta.npz",
-            **_sparse("rows", self.matrix[rows]),
+            {**self._meta(rows), "base_rows": self.base_rows},
+            **sparse_arrays("rows", self.matrix[rows]),
             published=self.published[rows],
             alive=self.alive,
             df=self.df,
-            meta=_encode({**self._meta(rows), "base_rows": self.base_rows}),
         )
 
     def _meta(self, rows: slice) -> dict[str, Any]:
@@ -277,23 +278,23 @@ class RelatedIndex:
     def load(cls, folder: Path) -> RelatedIndex | None:
         """The saved index, or None when there is none, or it is unreadable or of another format."""
         try:
-            base = _read_npz(folder / "base.npz")
-            delta = _read_npz(folder / "delta.npz") if (folder / "delta.npz").exists() else None
+            base = read_arrays(folder / "base.npz")
+            delta = read_arrays(folder / "delta.npz")
         except (OSError, ValueError, KeyError) as exc:
             if folder.exists():
                 log.warning("related index unreadable path=%s: %s; rebuilding", folder, exc)
             return None
-        if base is None:
+        if base is None or base["meta"].get("format") != FORMAT:
             return None
-        index = cls(matrix=_sparse_from(base, "rows"), df=base["df"], alive=base["alive"])
-        index.base_postings = _sparse_from(
-            base, "postings", shape=(N_FEATURES, len(base["meta"]["ids"]))
-        )
+        rows = sparse_from(base, "rows", columns=N_FEATURES)
+        index = cls(matrix=rows, df=base["df"], alive=base["alive"])
+        index.base_postings = sparse_from(base, "postings", columns=rows.shape[0])
         index._extend(base)
         index.base_rows = len(index.ids)
         index.generation = base["meta"]["generation"]
         if delta is not None and delta["meta"]["generation"] == index.generation:
-            index.matrix = sp.vstack([index.matrix, _sparse_from(delta, "rows")], format="csr")
+            added = sparse_from(delta, "rows", columns=N_FEATURES)
+            index.matrix = sp.vstack([index.matrix, added], format="csr")
             index._extend(delta)
             index.df, index.alive = delta["df"], delta["alive"]
         index._rows = {article_id: row for row, article_id in enumerate(index.ids)}
@@ -309,52 +310,6 @@ class RelatedIndex:
         self.sections += meta["sections"]
         self.published = np.concatenate([self.published, saved["published"]])
         self.watermark = datetime.fromisoformat(meta["watermark"]) if meta["watermark"] else None
-
-
-def _rows_matrix(rows: int) -> sp.csr_matrix:
-    return sp.csr_matrix((rows, N_FEATURES), dtype=np.float32)
-
-
-def _sparse(name: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
-    return {
-        f"{name}_data": matrix.data,
-        f"{name}_indices": matrix.indices,
-        f"{name}_indptr": matrix.indptr,
-    }
-
-
-def _sparse_from(
-    saved: dict[str, Any], name: str, shape: tuple[int, int] | None = None
-) -> sp.csr_matrix:
-    indptr = saved[f"{name}_indptr"]
-    shape = shape or (len(indptr) - 1, N_FEATURES)
-    return sp.csr_matrix((saved[f"{name}_data"], saved[f"{name}_indices"], indptr), shape=shape)
-
-
-def _encode(meta: dict[str, Any]) -> np.ndarray:
-    return np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
-
-
-def _write_npz(path: Path, **arrays: np.ndarray) -> None:
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def _read_npz(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    with np.load(path, allow_pickle=False) as saved:
-        data = {key: saved[key] for key in saved.files}
-    data["meta"] = json.loads(data["meta"].tobytes())
-    if data["meta"].get("format") != FORMAT:
-        return None
-    return data
 
 
 def build_index(store: Store) -> RelatedIndex:

@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import groupby
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -141,7 +142,7 @@ class Renderer:
     ) -> list[dict[str, object]]:
         titles = {section.slug: section.title for section in self.settings.sections}
         campaign = self.settings.digest.utm_campaign.format(edition=edition.key)
-        tag = lambda url: self.with_utm(url, campaign)  # noqa: E731
+        tag = partial(self.with_utm, campaign=campaign)
         return [
             {
                 "title": titles.get(slug, slug),
