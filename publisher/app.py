@@ -33,6 +33,7 @@ class App:
                 site=self.settings.site,
                 gather=self.settings.gather,
                 http=self.http,
+                tag_authority=self.settings.tag_authority,
             )
             sources = tuple(
                 build_source(source, context, self.settings.resolve) for source in section.sources

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from lxml import etree
 
 from publisher import __version__
-from publisher.feeds import KINDS, FeedInfo, build_feed_files, feed_infos
+from publisher.feeds import EPOCH, KINDS, FeedInfo, build_feed_files, feed_infos
 from publisher.files import atomic_write
 from publisher.settings import Settings
 from publisher.store import Store
@@ -28,6 +29,7 @@ class FeedsReport:
 
     written: list[str] = field(default_factory=list)
     unchanged: int = 0
+    failed: list[str] = field(default_factory=list)
     announced: int = 0
     announce_failed: int = 0
 
@@ -37,6 +39,7 @@ class FeedsReport:
             "written": self.written,
             "unchanged": self.unchanged,
             "files": len(self.written) + self.unchanged,
+            "failed": self.failed,
             "websub": {"announced": self.announced, "failed": self.announce_failed},
         }
 
@@ -49,22 +52,29 @@ def publish_feeds(
     http: httpx.Client | None = None,
     force: bool = False,
 ) -> FeedsReport:
-    """Rebuild every feed whose articles changed; write only files whose bytes differ."""
+    """Rebuild every feed whose articles changed; write only files whose bytes differ.
+
+    A feed that cannot be built is logged and reported, and the others are still written."""
     folder = settings.resolve(settings.feeds.path)
     folder.mkdir(parents=True, exist_ok=True)
-    manifest = {} if force else _load_manifest(folder)
+    manifest = _Manifest.load(folder)
     report = FeedsReport()
     infos = feed_infos(settings)
     salt = _settings_key(settings, infos)
     for info in infos:
         key = _input_key(store, info, settings.feeds.items, now, salt)
         files = [folder / info.filename(kind) for kind in KINDS]
-        if manifest.get(info.slug) == key and all(path.is_file() for path in files):
+        if not force and manifest.keys.get(info.slug) == key and all(p.is_file() for p in files):
             report.unchanged += len(files)
             continue
-        _write_feed(store, settings, info, folder, now, report)
-        manifest[info.slug] = key
-    write_if_changed(folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+        try:
+            _write_feed(store, settings, info, folder, now, manifest, report)
+        except (ValueError, TypeError, etree.LxmlError) as exc:
+            report.failed.append(info.slug)
+            log.error("feed not written slug=%s: %s: %s", info.slug, type(exc).__name__, exc)
+            continue  # not recorded in the manifest: tried again next run
+        manifest.keys[info.slug] = key
+    write_if_changed(folder / MANIFEST, manifest.dump())
     if settings.feeds.websub_hub and http is not None and report.written:
         _announce(http, settings.feeds.websub_hub, infos, report)
     return report
@@ -76,10 +86,13 @@ def _write_feed(
     info: FeedInfo,
     folder: Path,
     now: datetime,
+    manifest: _Manifest,
     report: FeedsReport,
 ) -> None:
     articles = store.articles(section=info.section, limit=settings.feeds.items, published_by=now)
-    files = build_feed_files(info, articles, tag_authority(settings))
+    # A feed without articles keeps the date it was first written empty, never 1970.
+    empty_date = manifest.empty_date(info.slug, now) if not articles else EPOCH
+    files = build_feed_files(info, articles, settings.tag_authority, empty_date=empty_date)
     for name, data in files.items():
         if write_if_changed(folder / name, data):
             report.written.append(name)
@@ -88,10 +101,35 @@ def _write_feed(
             report.unchanged += 1
 
 
-def tag_authority(settings: Settings) -> str:
-    """The `authority,date` part of tag: URIs, from the site's host and `feeds.tag_date`."""
-    host = settings.site.url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
-    return f"{host},{settings.feeds.tag_date}"
+@dataclass(kw_only=True)
+class _Manifest:
+    """What the last run built each feed from, and the date of each feed that was empty."""
+
+    keys: dict[str, str] = field(default_factory=dict)
+    empty_dates: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, folder: Path) -> _Manifest:
+        try:
+            data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        if not isinstance(data, dict) or not isinstance(data.get("keys"), dict):
+            return cls()
+        dates = data.get("empty_dates")
+        return cls(keys=data["keys"], empty_dates=dates if isinstance(dates, dict) else {})
+
+    def empty_date(self, slug: str, now: datetime) -> datetime:
+        """The remembered date of an empty feed (now, the first time)."""
+        try:
+            return datetime.fromisoformat(self.empty_dates[slug])
+        except (KeyError, TypeError, ValueError):
+            self.empty_dates[slug] = now.replace(microsecond=0).isoformat()
+            return datetime.fromisoformat(self.empty_dates[slug])
+
+    def dump(self) -> bytes:
+        data = {"keys": self.keys, "empty_dates": self.empty_dates}
+        return json.dumps(data, indent=1, sort_keys=True).encode()
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -115,16 +153,8 @@ def _input_key(store: Store, info: FeedInfo, items: int, now: datetime, salt: st
 
 def _settings_key(settings: Settings, infos: list[FeedInfo]) -> str:
     """Everything besides the articles that shapes the bytes of a feed."""
-    parts = [__version__, tag_authority(settings), str(settings.feeds.items), repr(infos)]
+    parts = [__version__, settings.tag_authority, str(settings.feeds.items), repr(infos)]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-
-def _load_manifest(folder: Path) -> dict[str, str]:
-    try:
-        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _announce(http: httpx.Client, hub: str, infos: list[FeedInfo], report: FeedsReport) -> None:

@@ -6,7 +6,9 @@ added in order, and the generator element is pinned, so the same articles give t
 
 from __future__ import annotations
 
+import html
 import json
+import logging
 import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,29 +23,41 @@ from publisher import __version__
 from publisher.models import Article
 from publisher.sanitize import strip_forbidden as clean
 from publisher.settings import Settings
+from publisher.uris import has_scheme, tag_uri, valid_uri_id, web_uri
+
+log = logging.getLogger(__name__)
 
 ALL = "all"
 KINDS = {"rss": "rss.xml", "atom": "atom.xml", "json": "json"}
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # "updated" of a feed with no items
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 ATOM_LINK = "link"  # feedgen builds Atom elements without a namespace and sets xmlns on the root
 
 
-class _AtomEntry(BaseEntryExtension):
-    """Writes an Atom entry's id and links itself.
+class _EntryFix(BaseEntryExtension):
+    """Writes what feedgen 1.0.0 gets wrong in an entry.
 
-    feedgen 1.0.0 drops rel, type and length from entry links (its loop variable shadows
+    Atom: feedgen drops rel, type and length from entry links (its loop variable shadows
     the link data), which would turn the image enclosure into a second "alternate" link;
     and its id() and guid() set the RSS guid and the Atom id together, while the Atom id
     must be an IRI and the RSS guid stays the article id.
+    RSS: `<description>` is read as HTML by feed readers, while feedgen writes the same
+    plain-text summary there as into Atom's `<summary>` (type text); it is escaped here.
     """
 
     def __init__(self) -> None:
         self.links: list[dict[str, str]] = []
         self.atom_id = ""
+        self.rss_description = ""
 
     def add_link(self, **attributes: str) -> None:
         self.links.append(attributes)
+
+    def extend_rss(self, item: etree._Element) -> etree._Element:
+        description = item.find("description")
+        if description is not None:
+            description.text = self.rss_description
+        return item
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
         entry_id = entry.find("id")
@@ -110,11 +124,20 @@ def feed_infos(settings: Settings) -> list[FeedInfo]:
 
 
 def build_feed_files(
-    info: FeedInfo, articles: Sequence[Article], tag_authority: str
+    info: FeedInfo,
+    articles: Sequence[Article],
+    tag_authority: str,
+    *,
+    empty_date: datetime = EPOCH,
 ) -> dict[str, bytes]:
-    """The three files of one feed, by file name; `articles` newest first."""
-    generator = _generator(info, articles)
-    for article in articles:
+    """The three files of one feed, by file name; `articles` newest first.
+
+    An article that cannot be written (no title and no summary, no usable link) is logged
+    with its id and left out; the feed is written with the others. `empty_date` dates a
+    feed that has no articles at all."""
+    writable = [article for article in articles if _writable(article)]
+    generator = _generator(info, writable, empty_date)
+    for article in writable:
         _add_entry(generator, article, tag_authority)
     _links(generator, info, "atom")
     atom = generator.atom_str(pretty=True)
@@ -122,8 +145,22 @@ def build_feed_files(
     return {
         info.filename("rss"): generator.rss_str(pretty=True),
         info.filename("atom"): atom,
-        info.filename("json"): json_feed(info, articles),
+        info.filename("json"): json_feed(info, writable),
     }
+
+
+def _writable(article: Article) -> bool:
+    """True when the article has what every format needs; else it is logged and skipped."""
+    problem = None
+    if not clean(article.title).strip() and not clean(article.summary).strip():
+        problem = "no title and no summary"
+    elif not clean(article.id).strip():
+        problem = "no id"
+    elif web_uri(article.url) is None:
+        problem = f"link {article.url!r} is not an http(s) URL"
+    if problem:
+        log.error("feed entry skipped id=%s: %s", article.id, problem)
+    return problem is None
 
 
 def _links(generator: FeedGenerator, info: FeedInfo, kind: str) -> None:
@@ -135,11 +172,11 @@ def _links(generator: FeedGenerator, info: FeedInfo, kind: str) -> None:
     generator.link(href=info.home, rel="alternate")  # last: feedgen makes it the RSS <link>
 
 
-def _generator(info: FeedInfo, articles: Sequence[Article]) -> FeedGenerator:
+def _generator(info: FeedInfo, articles: Sequence[Article], empty_date: datetime) -> FeedGenerator:
     generator = FeedGenerator()
     generator.load_extension("dc", atom=False, rss=True)
     generator.load_extension("media", atom=True, rss=True)
-    generator.register_extension("atom_fix", BaseExtension, _AtomEntry, atom=True, rss=False)
+    generator.register_extension("fix", BaseExtension, _EntryFix, atom=True, rss=True)
     generator.id(info.url("atom"))
     generator.title(clean(info.title))
     generator.subtitle(clean(info.description))  # also the RSS <description>
@@ -149,21 +186,28 @@ def _generator(info: FeedInfo, articles: Sequence[Article]) -> FeedGenerator:
         "publisher", version=__version__, uri="https://todaypress.example/publisher"
     )
     generator.docs("https://www.rssboard.org/rss-specification")
-    newest = max((a.updated for a in articles), default=EPOCH)
-    generator.updated(newest)  # atom:updated and RSS lastBuildDate, from the items
-    generator.pubDate(max((a.published for a in articles), default=EPOCH))
+    # atom:updated and RSS lastBuildDate, from the items (a feed without any: `empty_date`).
+    generator.updated(max((a.updated for a in articles), default=empty_date))
+    if articles:
+        generator.pubDate(max(a.published for a in articles))
     return generator
 
 
 def _add_entry(generator: FeedGenerator, article: Article, tag_authority: str) -> None:
     entry = generator.add_entry(order="append")
-    entry.guid(clean(article.id), permalink=_is_url(article.id))
-    entry.atom_fix.atom_id = atom_id(article.id, tag_authority)
-    entry.title(clean(article.title))
-    entry.link(href=article.url, rel="alternate")
-    entry.atom_fix.add_link(href=article.url, rel="alternate", type="text/html")
-    entry.summary(clean(article.summary) or clean(article.title))
-    entry.content(clean(article.content), type="html")  # after summary: RSS content:encoded
+    url = web_uri(article.url) or article.url
+    rss_guid = guid(article.id)
+    entry.guid(rss_guid, permalink=_is_url(rss_guid) and web_uri(rss_guid) == rss_guid)
+    entry.fix.atom_id = atom_id(article.id, tag_authority)
+    title = clean(article.title).strip() or clean(article.summary)
+    entry.title(title)
+    entry.link(href=url, rel="alternate")
+    entry.fix.add_link(href=url, rel="alternate", type="text/html")
+    summary = clean(article.summary) or title
+    entry.summary(summary)  # Atom <summary>, type text
+    entry.fix.rss_description = html.escape(summary, quote=False)  # RSS reads it as HTML
+    if clean(article.content).strip():
+        entry.content(clean(article.content), type="html")  # after summary: content:encoded
     for name in article.authors:
         entry.author({"name": clean(name)})
         entry.dc.dc_creator(clean(name))
@@ -171,12 +215,13 @@ def _add_entry(generator: FeedGenerator, article: Article, tag_authority: str) -
         entry.category(term=clean(term))
     entry.published(article.published)
     entry.updated(article.updated)
-    if article.image:
-        mime = image_type(article.image)
+    image = web_uri(article.image) if article.image else None
+    if image:
+        mime = image_type(image)
         # RSS best practice: length 0 when the size is not known.
-        entry.enclosure(article.image, "0", mime)
-        entry.atom_fix.add_link(href=article.image, rel="enclosure", type=mime)
-        entry.media.content(url=article.image, medium="image", type=mime, group=None)
+        entry.enclosure(image, "0", mime)
+        entry.fix.add_link(href=image, rel="enclosure", type=mime)
+        entry.media.content(url=image, medium="image", type=mime, group=None)
 
 
 def json_feed(info: FeedInfo, articles: Sequence[Article]) -> bytes:
@@ -197,27 +242,45 @@ def json_feed(info: FeedInfo, articles: Sequence[Article]) -> bytes:
 
 
 def _json_item(article: Article) -> dict[str, object]:
+    title = clean(article.title).strip() or clean(article.summary)
+    summary = clean(article.summary) or title
     item: dict[str, object] = {
         "id": clean(article.id),
-        "url": article.url,
-        "title": clean(article.title),
-        "summary": clean(article.summary),
-        "content_html": clean(article.content),
-        "date_published": article.published.astimezone(UTC).isoformat(),
-        "date_modified": article.updated.astimezone(UTC).isoformat(),
-        "authors": [{"name": clean(name)} for name in article.authors],
-        "tags": [clean(term) for term in (article.section, *article.tags)],
+        "url": web_uri(article.url) or article.url,
+        "title": title,
+        "summary": summary,
     }
-    if article.image:
-        item["image"] = article.image
+    # content_html is HTML; an article without a body carries its summary as content_text.
+    if clean(article.content).strip():
+        item["content_html"] = clean(article.content)
+    else:
+        item["content_text"] = summary
+    item.update(
+        {
+            "date_published": article.published.astimezone(UTC).isoformat(),
+            "date_modified": article.updated.astimezone(UTC).isoformat(),
+            "authors": [{"name": clean(name)} for name in article.authors],
+            "tags": [clean(term) for term in (article.section, *article.tags)],
+        }
+    )
+    image = web_uri(article.image) if article.image else None
+    if image:
+        item["image"] = image
     return item
 
 
 def atom_id(article_id: str, tag_authority: str) -> str:
-    """The id as an IRI: a URI id as it is, anything else as a tag: URI (RFC 4151)."""
-    if ":" in article_id and urlsplit(article_id).scheme:
-        return clean(article_id)
-    return f"tag:{tag_authority}:{clean(article_id)}"
+    """The id as an IRI: a valid URI id as it is, anything else as a tag: URI (RFC 4151)."""
+    value = clean(article_id)
+    if has_scheme(value) and valid_uri_id(value):
+        return value
+    return tag_uri(tag_authority, value)
+
+
+def guid(article_id: str) -> str:
+    """The RSS guid: the article id, a URL one as a URI (a permalink must be one)."""
+    value = clean(article_id)
+    return (web_uri(value) or value) if _is_url(value) else value
 
 
 def image_type(url: str) -> str:

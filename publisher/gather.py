@@ -6,15 +6,16 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from typing import Any
 
-from publisher.errors import SourceError
 from publisher.models import Article, Candidate, Outcome, Rejection, SectionReport
+from publisher.settings import GatherSettings
 from publisher.sources import Batch, ContentSource, Previous
-from publisher.store import Existing, Store, StoredArticle
+from publisher.sources.pool import run_all
+from publisher.store import Existing, SourceChanges, Store, StoredArticle
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,15 @@ class GatherReport:
             for slug, report in self.sections.items()
             for error in report.errors
         ]
+        not_modified = [
+            {"section": slug, "source": key}
+            for slug, report in self.sections.items()
+            for key in report.not_modified
+        ]
         return {
             "sections": {slug: report.counts() for slug, report in self.sections.items()},
             "errors": errors,
+            "not_modified": not_modified,
         }
 
 
@@ -55,41 +62,94 @@ def gather(
     store: Store,
     sections: Iterable[SectionSources],
     *,
+    settings: GatherSettings | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     on_source: Callable[[str, str], None] = lambda section, key: None,
 ) -> GatherReport:
-    """Gather every source of the given sections, one source at a time."""
-    report = GatherReport()
-    for section in sections:
-        section_report = report.sections.setdefault(section.slug, SectionReport())
-        for source in section.sources:
-            on_source(section.slug, source.key)
-            gather_source(store, source, section_report, now())
-        log.info("gathered section=%s %s", section.slug, section_report.counts())
-    return report
+    """Gather every source of the given sections: fetched in parallel, each source's items
+    stored as soon as it arrives; the report lists sections and errors in settings order."""
+    settings = settings or GatherSettings()
+    jobs = [(section.slug, source) for section in sections for source in section.sources]
+    position = {id(source): index for index, (_, source) in enumerate(jobs)}
+    per_source: dict[int, SectionReport] = {}
+    outcomes = run_all(
+        jobs,
+        lambda job: _fetch(store, job[1]),
+        host=lambda job: job[1].host,
+        where=lambda job: job[1].key,
+        workers=settings.workers,
+        per_host=settings.per_host,
+        deadline=settings.deadline,
+    )
+    for finished in outcomes:
+        ready: list[tuple[ContentSource, Batch, SectionReport]] = []
+        for outcome in finished:
+            slug, source = outcome.job
+            on_source(slug, source.key)
+            report = per_source[position[id(source)]] = SectionReport()
+            if outcome.error is not None:
+                _record_error(report, outcome.error.where, outcome.error.reason)
+            elif outcome.result is not None:
+                ready.append((source, outcome.result, report))
+        _store(store, ready, now())
+    return _merged(jobs, per_source)
 
 
-def gather_source(
-    store: Store, source: ContentSource, report: SectionReport, now: datetime
-) -> None:
-    """Fetch one source and store what changed; a failing source is reported, never raised."""
+def _fetch(store: Store, source: ContentSource) -> Batch:
+    """Read what the store remembers of a source, then fetch it (in a worker thread)."""
     previous = Previous(
         state=store.source_state(source.key), fingerprints=store.fingerprints(source.key)
     )
-    try:
-        batch = source.fetch(previous)
-    except SourceError as exc:
-        _record_error(report, exc.where, exc.reason)
-        return
-    if batch.error:
-        reason = f"{batch.error.reason}; stopped part-way, the rest is fetched next time"
-        _record_error(report, batch.error.where, reason)
-    _apply(store, source.key, batch, report, now)
+    return source.fetch(previous)
 
 
-def _apply(store: Store, key: str, batch: Batch, report: SectionReport, now: datetime) -> None:
-    existing = store.existing(c.article.id for c in batch.candidates)
-    plan = _Plan(key=key, existing=existing, present=batch.kept_origins | _origins(batch))
+def _store(
+    store: Store, ready: list[tuple[ContentSource, Batch, SectionReport]], now: datetime
+) -> None:
+    """Store what the sources that finished together found, in one transaction."""
+    ids = (candidate.article.id for _, batch, _ in ready for candidate in batch.candidates)
+    existing = store.existing(ids)
+    claimed: dict[str, tuple[str, str]] = {}  # id → (source, origin) taken in this group
+    changes = []
+    for source, batch, report in ready:
+        if batch.error:
+            reason = f"{batch.error.reason}; stopped part-way, the rest is fetched next time"
+            _record_error(report, batch.error.where, reason)
+        if batch.not_modified:
+            report.not_modified.append(source.key)
+            log.info("source not modified %s", source.key)
+        changes.append(_plan(source.key, batch, existing, claimed, report))
+    store.save_changes(changes, now=now)
+    for change in changes:
+        for item in change.new:
+            log.info("new article id=%s origin=%s", item.article.id, item.origin)
+        for item in change.changed:
+            log.info("updated article id=%s origin=%s", item.article.id, item.origin)
+
+
+def _merged(
+    jobs: list[tuple[str, ContentSource]], per_source: dict[int, SectionReport]
+) -> GatherReport:
+    report = GatherReport()
+    for index, (slug, _) in enumerate(jobs):
+        section = report.sections.setdefault(slug, SectionReport())
+        if index in per_source:
+            section.add(per_source[index])
+    for slug, section in report.sections.items():
+        log.info("gathered section=%s %s", slug, section.counts())
+    return report
+
+
+def _plan(
+    key: str,
+    batch: Batch,
+    existing: dict[str, Existing],
+    claimed: dict[str, tuple[str, str]],
+    report: SectionReport,
+) -> SourceChanges:
+    """Sort one source's batch into what to write, counting each item in `report`."""
+    present = batch.kept_origins | _origins(batch)
+    plan = _Plan(key=key, existing=existing, present=present, claimed=claimed)
     for rejection in batch.rejections:
         _reject(report, rejection)
     for candidate in batch.candidates:
@@ -99,17 +159,12 @@ def _apply(store: Store, key: str, batch: Batch, report: SectionReport, now: dat
         elif outcome is not None:
             report.count(outcome)
     report.unchanged += batch.unchanged
-    store.save_gathered(
+    return SourceChanges(
         new=plan.new,
         changed=plan.changed,
         touched=plan.touched,
         state=batch.state if batch.error is None else None,
-        now=now,
     )
-    for item in plan.new:
-        log.info("new article id=%s origin=%s", item.article.id, item.origin)
-    for item in plan.changed:
-        log.info("updated article id=%s origin=%s", item.article.id, item.origin)
 
 
 @dataclass(kw_only=True)
@@ -122,15 +177,18 @@ class _Plan:
     new: list[StoredArticle] = field(default_factory=list)
     changed: list[StoredArticle] = field(default_factory=list)
     touched: list[tuple[str, str, str]] = field(default_factory=list)
-    seen: dict[str, str] = field(default_factory=dict)
+    claimed: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def add(self, candidate: Candidate) -> Outcome | Rejection | None:
         article, origin = candidate.article, candidate.origin
         clash = self._clash(article.id, origin)
         if clash:
             return Rejection(where=origin, reason=f"id {article.id!r} is already used by {clash}")
-        self.seen[article.id] = origin
+        self.claimed[article.id] = (self.key, origin)
         old = self.existing.get(article.id)
+        if candidate.dateless and old is not None:
+            # Dated when first seen: keep that date, or every gather would move it.
+            article = replace(article, published=old.published, updated=old.updated)
         stored = StoredArticle(
             article=article,
             source=self.key,
@@ -151,8 +209,9 @@ class _Plan:
         return Outcome.UNCHANGED
 
     def _clash(self, article_id: str, origin: str) -> str | None:
-        if article_id in self.seen:
-            return self.seen[article_id]
+        if article_id in self.claimed:
+            source, where = self.claimed[article_id]
+            return where if source == self.key else f"{where} (another source)"
         old = self.existing.get(article_id)
         if old is None:
             return None

@@ -49,11 +49,14 @@ class Candidate:
 
     `fingerprint` is cheap source metadata (file mtime and size) that lets the next
     gather skip the item without reading it; `origin` names the file or URL in messages.
+    `dateless`: the item had no date, so the article is dated when it was first seen (the
+    stored date is kept on later gathers).
     """
 
     article: Article
     origin: str
     fingerprint: str = ""
+    dateless: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,10 +79,20 @@ class SectionReport:
     unchanged: int = 0
     rejected: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
+    not_modified: list[str] = field(default_factory=list)
 
     def count(self, outcome: Outcome) -> None:
         """Add one item with the given outcome."""
         setattr(self, outcome.value, getattr(self, outcome.value) + 1)
+
+    def add(self, other: SectionReport) -> None:
+        """Add another report's counts, errors and not-modified sources to this one."""
+        for outcome in Outcome:
+            setattr(
+                self, outcome.value, getattr(self, outcome.value) + getattr(other, outcome.value)
+            )
+        self.errors += other.errors
+        self.not_modified += other.not_modified
 
     @property
     def changed(self) -> bool:

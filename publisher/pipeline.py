@@ -32,7 +32,12 @@ def gather_and_publish(
 ) -> GatherRun:
     """Gather, rebuild the feeds whose articles changed (a scheduled article's date may have
     come without any gathering change), and bring the related index up to date."""
-    report = gather(app.store, app.section_sources(section), on_source=on_source)
+    report = gather(
+        app.store,
+        app.section_sources(section),
+        settings=app.settings.gather,
+        on_source=on_source,
+    )
     written = refresh_feeds(app) if feeds else None
     if report.changed:
         related_engine(app)

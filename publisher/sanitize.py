@@ -31,11 +31,22 @@ def clean_html(fragment: str, base_url: str) -> str:
 
 
 def plain_text(fragment: str) -> str:
-    """The text of an HTML fragment, entities decoded and whitespace collapsed."""
+    """The text of an HTML fragment, entities decoded (once) and whitespace collapsed."""
     if "<" not in fragment and "&" not in fragment:
-        return _SPACE.sub(" ", strip_forbidden(fragment)).strip()
+        return collapse(fragment)
     text = nh3.clean(strip_forbidden(fragment), tags=set(), clean_content_tags={"script", "style"})
     return _SPACE.sub(" ", html.unescape(text)).strip()
+
+
+def collapse(text: str) -> str:
+    """Plain text as written (no entity decoding), whitespace collapsed, XML-safe."""
+    return _SPACE.sub(" ", strip_forbidden(text)).strip()
+
+
+def text_to_html(text: str) -> str:
+    """Plain text as escaped HTML paragraphs (blank lines separate paragraphs)."""
+    paragraphs = (collapse(part) for part in re.split(r"\n\s*\n", strip_forbidden(text)))
+    return "".join(f"<p>{html.escape(part, quote=False)}</p>" for part in paragraphs if part)
 
 
 def strip_forbidden(text: str) -> str:

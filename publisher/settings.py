@@ -110,6 +110,9 @@ class GatherSettings(_Strict):
     max_response_bytes: int = Field(default=20_000_000, ge=10_000)
     http_timeout: float = Field(default=20.0, gt=0)
     user_agent: str = "publisher/0.1 (+https://github.com/publisher)"
+    workers: int = Field(default=32, ge=1, le=256)  # sources fetched at once
+    per_host: int = Field(default=4, ge=1, le=64)  # requests at once to one host
+    deadline: float = Field(default=600.0, gt=0)  # seconds for a whole gather's fetching
 
 
 class FeedSettings(_Strict):
@@ -257,6 +260,12 @@ class Settings(_Strict):
     def resolve(self, path: str) -> Path:
         """A path from the settings, relative to the settings file's folder."""
         return (self.base_dir / path).resolve()
+
+    @property
+    def tag_authority(self) -> str:
+        """The `authority,date` part of tag: URIs, from the site's host and `feeds.tag_date`."""
+        host = self.site.url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
+        return f"{host},{self.feeds.tag_date}"
 
     @property
     def database_url(self) -> str:

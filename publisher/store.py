@@ -56,6 +56,21 @@ class Existing:
     source: str
     origin: str
     fingerprint: str
+    published: datetime
+    updated: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceChanges:
+    """What one source's gather writes: new and changed articles, moved files, its state."""
+
+    new: Sequence[StoredArticle] = ()
+    changed: Sequence[StoredArticle] = ()
+    touched: Sequence[tuple[str, str, str]] = ()
+    state: SourceState | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.new or self.changed or self.touched or self.state)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,15 +174,21 @@ class Store:
         columns = (articles.c.id, articles.c.content_hash, articles.c.source)
         with self.engine.begin() as conn:
             for chunk in _chunks(list(ids)):
-                query = select(*columns, articles.c.origin, articles.c.fingerprint).where(
-                    articles.c.id.in_(chunk)
-                )
+                query = select(
+                    *columns,
+                    articles.c.origin,
+                    articles.c.fingerprint,
+                    articles.c.published,
+                    articles.c.updated,
+                ).where(articles.c.id.in_(chunk))
                 for row in conn.execute(query):
                     found[row.id] = Existing(
                         content_hash=row.content_hash,
                         source=row.source,
                         origin=row.origin,
                         fingerprint=row.fingerprint,
+                        published=row.published,
+                        updated=row.updated,
                     )
         return found
 
@@ -181,31 +202,24 @@ class Store:
         now: datetime,
     ) -> None:
         """Insert new, update changed, refresh fingerprints and source state in one transaction."""
-        if not (new or changed or touched or state):
+        changes = SourceChanges(new=new, changed=changed, touched=touched, state=state)
+        self.save_changes([changes], now=now)
+
+    def save_changes(self, sources: Sequence[SourceChanges], *, now: datetime) -> None:
+        """Save what several sources' gathers found, all in one transaction."""
+        sources = [changes for changes in sources if changes]
+        if not sources:
             return
         with self.writing() as conn:
-            if new:
-                rows = [_row(item, now) | {"first_seen": now, "visible_since": now} for item in new]
-                for chunk in _chunks(rows):
-                    conn.execute(articles.insert(), chunk)
-            for item in changed:
-                values = _row(item, now)
-                del values["id"]
-                if not item.article.draft:  # a draft being published becomes public now
-                    values["visible_since"] = case(
-                        (articles.c.draft.is_(True), now), else_=articles.c.visible_since
-                    )
-                conn.execute(
-                    update(articles).where(articles.c.id == item.article.id).values(values)
-                )
-            for article_id, origin, fingerprint in touched:
-                conn.execute(
-                    update(articles)
-                    .where(articles.c.id == article_id)
-                    .values(origin=origin, fingerprint=fingerprint)
-                )
-            if state is not None:
-                _put_state(conn, state, now)
+            rows = [
+                _row(item, now) | {"first_seen": now, "visible_since": now}
+                for changes in sources
+                for item in changes.new
+            ]
+            for chunk in _chunks(rows):
+                conn.execute(articles.insert(), chunk)
+            for changes in sources:
+                _save_source(conn, changes, now)
 
     def source_state(self, key: str) -> SourceState:
         """The saved state of a source, or an empty one for a source never gathered."""
@@ -303,6 +317,25 @@ def _newest(
     if published_by is not None:
         query = query.where(articles.c.published <= published_by)
     return query if limit is None else query.limit(limit)
+
+
+def _save_source(conn: Connection, changes: SourceChanges, now: datetime) -> None:
+    for item in changes.changed:
+        values = _row(item, now)
+        del values["id"]
+        if not item.article.draft:  # a draft being published becomes public now
+            values["visible_since"] = case(
+                (articles.c.draft.is_(True), now), else_=articles.c.visible_since
+            )
+        conn.execute(update(articles).where(articles.c.id == item.article.id).values(values))
+    for article_id, origin, fingerprint in changes.touched:
+        conn.execute(
+            update(articles)
+            .where(articles.c.id == article_id)
+            .values(origin=origin, fingerprint=fingerprint)
+        )
+    if changes.state is not None:
+        _put_state(conn, changes.state, now)
 
 
 def _put_state(conn: Connection, state: SourceState, now: datetime) -> None:

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
+from lxml import etree
 
 from publisher.app import App, open_app
 from publisher.settings import Settings, settings_from_dict
@@ -25,6 +26,9 @@ from publisher.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
+# RFC 4287's RELAX NG schema (the copy in ../shared/schemas when present, else our own copy).
+SHARED_RNG = ROOT.parent / "shared" / "schemas" / "atom.rng"
+ATOM_RNG = SHARED_RNG if SHARED_RNG.exists() else FIXTURES / "atom.rng"
 PG_ADMIN = os.environ.get("PUBLISHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -67,6 +71,13 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return settings_from_dict(base_settings(), base_dir=tmp_path)
+
+
+@pytest.fixture(scope="session")
+def atom_schema() -> etree.RelaxNG:
+    if not ATOM_RNG.exists():
+        pytest.fail(f"the Atom schema is missing: {ATOM_RNG}")
+    return etree.RelaxNG(etree.parse(str(ATOM_RNG)))
 
 
 def _postgres_available() -> bool:

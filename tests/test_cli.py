@@ -23,7 +23,7 @@ def test_gather_json_counts_then_nothing_new(project: Path):
     first = run_cli("gather", "--json", cwd=project)
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout)
-    assert set(data) == {"sections", "errors"}
+    assert set(data) == {"sections", "errors", "not_modified"}
     assert set(data["sections"]) == SECTIONS
     total = sum(c["new"] for c in data["sections"].values())
     assert total == len(list((project / "content").rglob("*.md")))

@@ -27,12 +27,14 @@ def test_rss_entries_are_stored_and_bad_entries_named(make_app, http_server):
     http_server.routes["/rss"] = Reply(RSS, headers={"Content-Type": "application/rss+xml"})
     app = make_app(feed_settings(f"{http_server.url}/rss"))
     report = run_gather(app)
-    assert counts(report, "world") == {"new": 2, "updated": 0, "unchanged": 0, "rejected": 2}
+    assert counts(report, "world") == {"new": 3, "updated": 0, "unchanged": 0, "rejected": 1}
     reasons = {e["where"]: e["reason"] for e in report.sections["world"].errors}
     assert reasons == {
         "https://wire.example/news/bad-date": "cannot parse date 'sometime last week'",
-        "https://wire.example/news/untitled": "title: required field is missing or empty",
     }
+    # An item without a title is titled with the first words of its description.
+    [untitled] = [a for a in app.store.articles() if a.url.endswith("/untitled")]
+    assert untitled.title == "No title at all."
     ferry = app.store.article("wire-1001")
     assert ferry is not None
     assert ferry.url == "https://wire.example/news/ferry-resumes"
@@ -71,7 +73,11 @@ def test_etag_gives_a_conditional_get_and_304_changes_nothing(make_app, http_ser
     app = make_app(feed_settings(f"{http_server.url}/rss"))
     run_gather(app)
     report = run_gather(app)
-    assert counts(report, "world") == {"new": 0, "updated": 0, "unchanged": 4, "rejected": 0}
+    # Only the accepted items count as unchanged; the source is reported as not modified.
+    assert counts(report, "world") == {"new": 0, "updated": 0, "unchanged": 3, "rejected": 0}
+    assert report.as_json()["not_modified"] == [
+        {"section": "world", "source": f"world:feed:{http_server.url}/rss"}
+    ]
     second = http_server.hits("/rss")[1]
     assert second.headers["if-none-match"] == '"v1"'
     assert second.headers["if-modified-since"] == "Tue, 24 Nov 2026 08:00:00 GMT"
@@ -84,15 +90,15 @@ def test_changed_feed_updates_in_place(make_app, http_server):
     assert counts(run_gather(app), "world") == {
         "new": 0,
         "updated": 0,
-        "unchanged": 2,
-        "rejected": 2,
+        "unchanged": 3,
+        "rejected": 1,
     }
     http_server.routes["/rss"] = Reply(RSS.replace(b"Ferry service resumes", b"Ferry service back"))
     assert counts(run_gather(app), "world") == {
         "new": 0,
         "updated": 1,
-        "unchanged": 1,
-        "rejected": 2,
+        "unchanged": 2,
+        "rejected": 1,
     }
     ferry = app.store.article("wire-1001")
     assert ferry is not None and ferry.title == "Ferry service back after storm"
@@ -132,6 +138,6 @@ def test_an_oversized_entry_is_rejected(make_app, http_server):
     http_server.routes["/rss"] = Reply(huge)
     app = make_app(feed_settings(f"{http_server.url}/rss"))
     report = run_gather(app)
-    assert counts(report, "world") == {"new": 1, "updated": 0, "unchanged": 0, "rejected": 3}
+    assert counts(report, "world") == {"new": 2, "updated": 0, "unchanged": 0, "rejected": 2}
     reasons = {e["where"]: e["reason"] for e in report.sections["world"].errors}
     assert "over the limit" in reasons["https://wire.example/news/ferry-resumes"]

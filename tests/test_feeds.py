@@ -8,17 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
-import pytest
 from lxml import etree
 
 from publisher.feedfiles import publish_feeds, write_if_changed
 from publisher.feeds import build_feed_files, feed_infos
-from tests.conftest import ROOT, Reply, base_settings
+from tests.conftest import Reply, base_settings
 from tests.helpers import article, put_articles
 
-# RFC 4287's RELAX NG schema (the copy in ../shared/schemas when present, else our own copy).
-SHARED_RNG = ROOT.parent / "shared" / "schemas" / "atom.rng"
-ATOM_RNG = SHARED_RNG if SHARED_RNG.exists() else Path(__file__).parent / "fixtures" / "atom.rng"
 GOLDEN = Path(__file__).parent / "golden"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SECTIONS = [
@@ -29,13 +25,6 @@ SECTIONS = [
 
 def feeds_settings(**feeds: object) -> dict:
     return base_settings(sections=SECTIONS, feeds={"items": 5, **feeds})
-
-
-@pytest.fixture(scope="module")
-def atom_schema() -> etree.RelaxNG:
-    if not ATOM_RNG.exists():
-        pytest.fail(f"the Atom schema is missing: {ATOM_RNG}")
-    return etree.RelaxNG(etree.parse(str(ATOM_RNG)))
 
 
 def assert_valid(folder: Path, atom_schema: etree.RelaxNG) -> None:

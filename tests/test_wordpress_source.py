@@ -100,18 +100,22 @@ def test_server_error_on_first_page_is_a_source_error(make_app, http_server):
 def test_malformed_posts_are_rejected_individually(make_app, http_server):
     posts = [
         post(1),
-        post(2, title={"rendered": ""}),
+        post(2, title={"rendered": ""}, excerpt={"rendered": ""}, content={"rendered": "<p></p>"}),
         post(3, date_gmt="not a date"),
         post(4, link=None),
         "not an object",
         post(5, content={"rendered": "<p>" + "y" * 1_200_000 + "</p>"}),
+        post(6, title={"rendered": "<img src=x onerror=alert(1)>"}),
     ]
     serve(http_server, FakeWordPress(posts=posts, max_per_page=100))
     app = make_app(wp_settings(http_server.url, category=None))
     report = run_gather(app)
-    assert counts(report, "world") == {"new": 1, "updated": 0, "unchanged": 0, "rejected": 5}
+    assert counts(report, "world") == {"new": 2, "updated": 0, "unchanged": 0, "rejected": 5}
     reasons = [f"{e['where']}: {e['reason']}" for e in report.sections["world"].errors]
-    assert any("post-2/: title: required" in r for r in reasons)
+    assert any("post-2/: post has neither a title nor any text" in r for r in reasons)
+    # A title of only markup is no title: the excerpt's first words stand in.
+    titled = app.store.article("https://wp.example/?p=6")
+    assert titled is not None and titled.title == "Excerpt of post 6…"
     assert any("post-3/: date_gmt: cannot parse 'not a date'" in r for r in reasons)
     assert any("posts/4: post has no usable link" in r for r in reasons)
     assert any("not an object" in r for r in reasons)

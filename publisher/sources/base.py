@@ -29,7 +29,8 @@ class Batch:
     `unchanged` counts items known to be unchanged without reading them (same file
     fingerprint, HTTP 304); `kept_origins` names those that have an origin. `state` is
     saved only after the candidates are stored, so a crash in between fetches again.
-    `error` is a source failure after partial progress.
+    `error` is a source failure after partial progress. `not_modified`: the source said
+    nothing changed (HTTP 304).
     """
 
     candidates: list[Candidate] = field(default_factory=list)
@@ -38,6 +39,7 @@ class Batch:
     kept_origins: set[str] = field(default_factory=set)
     state: SourceState | None = None
     error: SourceError | None = None
+    not_modified: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +51,7 @@ class SourceContext:
     site: SiteSettings
     gather: GatherSettings
     http: httpx.Client
+    tag_authority: str  # for ids made for items whose own id is not a valid URI
 
 
 class ContentSource(Protocol):
@@ -60,6 +63,9 @@ class ContentSource(Protocol):
     """
 
     key: str
+    host: (
+        str  # the network host it reads from ("" for a local source): requests are limited per host
+    )
 
     def fetch(self, previous: Previous) -> Batch:
         """Return the items that may have changed since `previous`."""

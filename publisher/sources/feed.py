@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
+import httpx
 
 from publisher.errors import ItemRejected, SourceError
 from publisher.models import Article, Candidate
-from publisher.sanitize import clean_html, plain_text, strip_forbidden
+from publisher.sanitize import clean_html, plain_text, text_to_html
 from publisher.settings import FeedSourceSettings
 from publisher.sources import fields, http
 from publisher.sources.base import Batch, Previous, SourceContext
@@ -21,6 +23,7 @@ class FeedSource:
     def __init__(self, settings: FeedSourceSettings, context: SourceContext) -> None:
         self.key = f"{context.section}:feed:{settings.url}"
         self.url = settings.url
+        self.host = httpx.URL(settings.url).host
         self.context = context
 
     def fetch(self, previous: Previous) -> Batch:
@@ -33,17 +36,21 @@ class FeedSource:
             deadline=self.context.gather.http_timeout,
         )
         if response.status == 304:
-            return Batch(unchanged=previous.state.item_count, state=previous.state)
+            return Batch(
+                unchanged=previous.state.item_count, state=previous.state, not_modified=True
+            )
         if response.status >= 400:
             raise SourceError(self.url, f"HTTP {response.status}")
         parsed = _parse(response)
-        batch = Batch(state=self._state(response, len(parsed.entries)))
+        batch = Batch()
         for index, entry in enumerate(parsed.entries, start=1):
-            where = entry.get("link") or f"{self.url} (entry {index})"
+            where = entry.get("link") or entry.get("id") or f"{self.url} (entry {index})"
             try:
-                batch.candidates.append(self._candidate(entry, response.url, where))
+                batch.candidates.append(self._candidate(entry, response.url, str(where)))
             except ItemRejected as rejected:
                 batch.rejections.append(rejected.as_rejection())
+        # Only accepted items count: a 304 later reports exactly these as unchanged.
+        batch.state = self._state(response, len(batch.candidates))
         return batch
 
     def _state(self, response: http.Fetched, count: int) -> SourceState:
@@ -55,26 +62,23 @@ class FeedSource:
         )
 
     def _candidate(self, entry: Any, base: str, where: str) -> Candidate:
-        url = fields.absolute_url(entry.get("link"), base)
+        upstream_id = str(entry.get("id") or "")
+        url = fields.absolute_url(entry.get("link"), base) or _id_as_link(upstream_id)
         if url is None:
-            raise ItemRejected(where, "entry has no usable link")
-        title = fields.required_text(entry.get("title"), where=where, key="title")
-        published = fields.utc_from_struct(entry.get("published_parsed"))
-        # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed
-        # with a DeprecationWarning.
-        updated = fields.utc_from_struct(dict.get(entry, "updated_parsed"))
-        if published is None and updated is None:
-            raw = entry.get("published") or dict.get(entry, "updated")
-            reason = f"cannot parse date {raw!r}" if raw else "entry has no date"
-            raise ItemRejected(where, reason)
+            raise ItemRejected(where, "entry has no usable link (and its id is not a URL)")
         raw_html = _body(entry)
-        fields.check_size(
-            len(raw_html.encode()), limit=self.context.gather.max_article_bytes, where=where
-        )
+        limit = self.context.gather.max_article_bytes
+        fields.check_size(len(raw_html.encode()), limit=limit, where=where)
         content = clean_html(raw_html, url)
-        summary = plain_text(entry.get("summary", "")) or plain_text(content)
+        summary = _text(entry, "summary", where) or plain_text(content)
+        title = _text(entry, "title", where) or fields.title_from(summary)
+        if not title:
+            raise ItemRejected(where, "entry has neither a title nor a description")
+        published, updated = _dates(entry, where)
         article = Article(
-            id=strip_forbidden(str(entry.get("id") or url)).strip() or url,
+            id=fields.article_id(
+                upstream_id, fallback=url, source=self.url, authority=self.context.tag_authority
+            ),
             url=url,
             title=title,
             summary=fields.summary_from(summary),
@@ -84,12 +88,53 @@ class FeedSource:
             tags=fields.text_list(
                 [t.get("term") for t in entry.get("tags", [])], where=where, key="tags"
             ),
-            published=published or updated,  # type: ignore[arg-type]
-            updated=max(d for d in (published, updated) if d is not None),
+            published=published or _first_seen(),
+            updated=updated or published or _first_seen(),
             image=_image(entry, url),
             image_alt=None,
         )
-        return Candidate(article=article, origin=where)
+        return Candidate(article=article, origin=where, dateless=published is None)
+
+
+def _first_seen() -> datetime:
+    """The date of an item that has none (gathering keeps the stored one on later runs)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _dates(entry: Any, where: str) -> tuple[datetime | None, datetime | None]:
+    """(published, updated) of an entry; (None, None) for an entry without any date."""
+    published = fields.utc_from_struct(entry.get("published_parsed"))
+    # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed
+    # with a DeprecationWarning.
+    updated = fields.utc_from_struct(dict.get(entry, "updated_parsed"))
+    if published is None and updated is None:
+        raw = entry.get("published") or dict.get(entry, "updated")
+        if raw:
+            raise ItemRejected(where, f"cannot parse date {raw!r}")
+        return None, None
+    first = published or updated
+    assert first is not None
+    return first, max(d for d in (published, updated) if d is not None)
+
+
+def _id_as_link(upstream_id: str) -> str | None:
+    """An entry's id used as its link when it is an http(s) URL (as feed readers do)."""
+    if upstream_id.startswith(("http://", "https://")):
+        return fields.absolute_url(upstream_id, upstream_id)
+    return None
+
+
+def _is_markup(detail: Any) -> bool:
+    """True unless feedparser says the value is plain text (Atom type="text", or its guess)."""
+    kind = str((detail or {}).get("type", "text/html"))
+    return kind != "text/plain"
+
+
+def _text(entry: Any, key: str, where: str) -> str:
+    """The plain text of a title or summary, read by its type: HTML reduced to its text,
+    plain text kept as written."""
+    markup = _is_markup(entry.get(f"{key}_detail"))
+    return fields.text_of(entry.get(key), where=where, key=key, markup=markup)
 
 
 def _validators(state: SourceState) -> dict[str, str]:
@@ -117,10 +162,15 @@ def _parse(response: http.Fetched) -> Any:
 
 
 def _body(entry: Any) -> str:
+    """The entry's body as HTML: its content, else its summary; plain text is escaped."""
     for content in entry.get("content", []):
         if content.get("value"):
-            return str(content["value"])
-    return str(entry.get("summary", ""))
+            return _as_html(str(content["value"]), content)
+    return _as_html(str(entry.get("summary") or ""), entry.get("summary_detail"))
+
+
+def _as_html(value: str, detail: Any) -> str:
+    return value if _is_markup(detail) else text_to_html(value)
 
 
 def _authors(entry: Any, where: str) -> tuple[str, ...]:

@@ -9,7 +9,8 @@ from typing import Any
 from urllib.parse import urljoin
 
 from publisher.errors import ItemRejected
-from publisher.sanitize import plain_text, strip_forbidden
+from publisher.sanitize import collapse, plain_text, strip_forbidden
+from publisher.uris import has_scheme, replacement_id, valid_uri_id, web_uri
 
 SUMMARY_CHARS = 300
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -40,13 +41,38 @@ def utc_from_struct(value: Any) -> datetime | None:
     return datetime(*value[:6], tzinfo=UTC)
 
 
-def required_text(value: Any, *, where: str, key: str) -> str:
-    """A non-empty single-line plain-text string, or a rejection naming the key."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise ItemRejected(where, f"{key}: required field is missing or empty")
+def required_text(value: Any, *, where: str, key: str, markup: bool = True) -> str:
+    """A non-empty single-line plain-text string, or a rejection naming the key.
+
+    With `markup` the value is HTML and reduced to its text; emptiness is judged after that,
+    so a value of only markup or only whitespace entities is missing too."""
+    text = text_of(value, where=where, key=key, markup=markup)
+    if not text:
+        empty = value is None or not str(value).strip()
+        detail = "required field is missing or empty" if empty else "empty once markup is removed"
+        raise ItemRejected(where, f"{key}: {detail}")
+    return text
+
+
+def text_of(value: Any, *, where: str, key: str, markup: bool = True) -> str:
+    """Plain text of a field ("" when absent): HTML reduced to its text with `markup`,
+    else kept as written (entities are not decoded twice)."""
+    if value is None:
+        return ""
     if not isinstance(value, str | int | float):
         raise ItemRejected(where, f"{key}: expected text, got {type(value).__name__}")
-    return plain_text(str(value))
+    return plain_text(str(value)) if markup else collapse(str(value))
+
+
+def title_from(text: str, *, words: int = 12, chars: int = 90) -> str:
+    """A title made of the first words of a text (for items that have none)."""
+    picked = text.split()[:words]
+    title = " ".join(picked)
+    if len(title) > chars:
+        title = title[:chars].rsplit(" ", 1)[0]
+    if title != " ".join(text.split()):
+        title = title.rstrip(",;:.") + "…"
+    return title
 
 
 def optional_text(value: Any) -> str | None:
@@ -78,11 +104,24 @@ def slug(value: Any, *, where: str) -> str:
 
 
 def absolute_url(value: Any, base: str) -> str | None:
-    """An absolute http(s) URL resolved against `base`, or None."""
+    """An absolute http(s) URI resolved against `base` (an IRI is encoded), or None."""
     if not value or not isinstance(value, str):
         return None
-    url = urljoin(base, strip_forbidden(value.strip()))
-    return url if url.startswith(("http://", "https://")) else None
+    return web_uri(urljoin(base, strip_forbidden(value.strip())))
+
+
+def article_id(raw: str, *, fallback: str, source: str, authority: str) -> str:
+    """The id an upstream item is stored under: its own id when that is a plain name or a
+    valid URI of its scheme (an http(s) IRI is encoded), else a stable tag: URI."""
+    value = strip_forbidden(raw).strip()
+    if not value:
+        return fallback
+    if not has_scheme(value):
+        return value
+    scheme = value.split(":", 1)[0].lower()
+    if scheme in {"http", "https"} and (uri := web_uri(value)) is not None:
+        return uri
+    return value if valid_uri_id(value) else replacement_id(authority, source, value)
 
 
 def summary_from(text: str) -> str:

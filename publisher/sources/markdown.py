@@ -16,7 +16,7 @@ from markdown_it import MarkdownIt
 
 from publisher.errors import ItemRejected, SourceError
 from publisher.models import Article, Candidate
-from publisher.sanitize import clean_html, plain_text, strip_forbidden
+from publisher.sanitize import clean_html, plain_text
 from publisher.settings import MarkdownSourceSettings
 from publisher.sources import fields
 from publisher.sources.base import Batch, Previous, SourceContext
@@ -50,6 +50,7 @@ class MarkdownSource:
     ) -> None:
         self.key = f"{context.section}:markdown:{settings.path}"
         self.root = root
+        self.host = ""  # local: no per-host limit
         self.context = context
         self.markdown = MarkdownIt("commonmark", {"html": True}).enable("table")
 
@@ -107,7 +108,12 @@ class MarkdownSource:
         content = clean_html(self.markdown.render(body), url)
         summary = fields.optional_text(meta.get("summary"))
         return Article(
-            id=strip_forbidden(str(meta["id"])).strip() if meta.get("id") else f"{section}/{slug}",
+            id=fields.article_id(
+                str(meta.get("id") or ""),
+                fallback=f"{section}/{slug}",
+                source=self.key,
+                authority=self.context.tag_authority,
+            ),
             url=url,
             title=title,
             summary=summary or fields.summary_from(plain_text(content)),

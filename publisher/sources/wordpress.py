@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 from publisher.errors import ItemRejected, SourceError
 from publisher.models import Article, Candidate
 from publisher.sanitize import clean_html, plain_text
@@ -28,6 +30,7 @@ class WordPressSource:
         self.key = f"{context.section}:wordpress:{settings.url}{suffix}"
         self.posts_url = f"{settings.url}/posts"
         self.category = settings.category
+        self.host = httpx.URL(settings.url).host
         self.context = context
 
     def fetch(self, previous: Previous) -> Batch:
@@ -104,15 +107,20 @@ class WordPressSource:
         published = self._date(post, "date", where)
         embedded = post.get("_embedded") or {}
         image, image_alt = _featured(embedded, url)
+        summary = plain_text(_rendered(post, "excerpt")) or plain_text(content)
+        title = plain_text(_rendered(post, "title")) or fields.title_from(summary)
+        if not title:
+            raise ItemRejected(where, "post has neither a title nor any text")
         return Article(
-            id=plain_text(_rendered(post, "guid")) or url,
+            id=fields.article_id(
+                plain_text(_rendered(post, "guid")),
+                fallback=url,
+                source=self.posts_url,
+                authority=self.context.tag_authority,
+            ),
             url=url,
-            title=fields.required_text(
-                plain_text(_rendered(post, "title")), where=where, key="title"
-            ),
-            summary=fields.summary_from(
-                plain_text(_rendered(post, "excerpt")) or plain_text(content)
-            ),
+            title=title,
+            summary=fields.summary_from(summary),
             content=content,
             section=self.context.section,
             authors=fields.text_list(
