@@ -1,17 +1,24 @@
 """Evaluation: related-article quality on a labelled set of stories and topics.
 
 Each article of bench/data/related_labelled.jsonl has a story (a specific event, or null), a
-topic (broader) and possibly `duplicate_of` (the same story filed twice). For every article
-with a topic other than "misc", the engine's top 3 related links are judged:
+topic (broader, "misc" for a piece with no true neighbour) and possibly `duplicate_of` (the
+same story filed twice). First, on the whole set, every article with a topic other than
+"misc" has its top 3 related links judged, by the engine and by plain TF-IDF cosine
+(scikit-learn's TfidfVectorizer, English stop words, sublinear tf, top 3 by cosine):
 
 - precision@3: a link shares the story or the topic (and is not a copy of the article);
+  a missing link (fewer than 3 found) counts as a wrong one;
 - story precision@3: a link shares the story (the stricter, more useful kind);
 - duplicate rate: a link is a copy of the article (or of the same original): a wasted link.
 
-A missing link (fewer than 3 found) counts as a wrong one.
+Then the engine in the cases of related_cases.py (dense, and thin: digests that hold an
+article's closest neighbours, small archives), with the default settings:
 
-The same is measured for plain TF-IDF cosine (scikit-learn's TfidfVectorizer, English stop
-words, sublinear tf, top 3 by cosine, never the article itself).
+- P@3: as precision@3 above (articles with no true neighbour left out, missing links wrong);
+- shown P: the share of the links shown that are right (every article counted);
+- recall: right links shown / right links there was room for (min(3, true neighbours left));
+- no links: the share of articles shown no link; none|nbr among those that had a true
+  neighbour left, none|lone among those that had none (there, no links is the right answer).
 
     .venv/bin/python bench/related_quality.py [--data FILE]
 """
@@ -20,30 +27,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from related_cases import (
+    Case,
+    Labelled,
+    answers,
+    dense,
+    original,
+    story_digests,
+    tally,
+    thin_archives,
+    weekly_digests,
+)
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from publisher.gather import content_hash
 from publisher.models import Article
-from publisher.related import RelatedEngine
-from publisher.related_index import build_index
 from publisher.settings import RelatedSettings
-from publisher.store import Store, StoredArticle
 
 DATA = Path(__file__).parent / "data" / "related_labelled.jsonl"
-
-
-@dataclass(frozen=True)
-class Labelled:
-    article: Article
-    story: str | None
-    topic: str
-    duplicate_of: str | None
 
 
 def load(path: Path) -> list[Labelled]:
@@ -69,10 +73,6 @@ def load(path: Path) -> list[Labelled]:
     return items
 
 
-def original(item: Labelled) -> str:
-    return item.duplicate_of or item.article.id
-
-
 def judge(items: list[Labelled], answers: dict[str, list[str]]) -> dict[str, float]:
     by_id = {i.article.id: i for i in items}
     links = relevant = same_story = duplicates = 0
@@ -96,28 +96,6 @@ def judge(items: list[Labelled], answers: dict[str, list[str]]) -> dict[str, flo
     }
 
 
-def engine_answers(items: list[Labelled], settings: RelatedSettings) -> dict[str, list[str]]:
-    with tempfile.TemporaryDirectory() as work:
-        store = Store.open(f"sqlite:///{work}/eval.db")
-        stored = [
-            StoredArticle(
-                article=i.article,
-                source="eval",
-                origin=i.article.id,
-                fingerprint="",
-                content_hash=content_hash(i.article),
-            )
-            for i in items
-        ]
-        store.save_gathered(
-            new=stored, changed=[], touched=[], state=None, now=datetime.now().astimezone()
-        )
-        engine = RelatedEngine(build_index(store), settings)
-        store.close()
-    ids = [i.article.id for i in items]
-    return {k: [r.id for r in v] for k, v in engine.related(ids, limit=3).items()}
-
-
 def plain_tfidf_answers(items: list[Labelled]) -> dict[str, list[str]]:
     texts = [f"{i.article.title} {i.article.summary} {i.article.content}" for i in items]
     matrix = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit_transform(texts)
@@ -130,6 +108,40 @@ def plain_tfidf_answers(items: list[Labelled]) -> dict[str, list[str]]:
     }
 
 
+def compare(items: list[Labelled], whole: Case) -> None:
+    """Precision@3 of the engine and of plain TF-IDF on the whole set."""
+    engine = {}
+    for _, found in answers(whole, RelatedSettings()):
+        engine.update(found)
+    results = {
+        "plain TF-IDF cosine": judge(items, plain_tfidf_answers(items)),
+        "publisher engine": judge(items, engine),
+    }
+    print(f"{'':<22} {'precision@3':>12} {'story P@3':>10} {'duplicates':>11} {'links':>6}")
+    for name, r in results.items():
+        print(
+            f"{name:<22} {r['precision@3']:>12.3f} {r['story_precision@3']:>10.3f} "
+            f"{r['duplicate_rate']:>11.3f} {r['links']:>6}"
+        )
+
+
+def report(cases: dict[str, list[Case]]) -> None:
+    """The engine's links, with the default settings, in every kind of case."""
+    settings = RelatedSettings()
+    thin = [c for name, group in cases.items() if name != "dense" for c in group]
+    rows = {name: tally(group, settings).row() for name, group in cases.items()}
+    rows["thin, all four"] = tally(thin, settings).row()
+    print(f"\nmin_similarity={settings.min_similarity}")
+    columns = list(next(iter(rows.values())))
+    print(f"{'':<22}" + "".join(f"{c:>10}" for c in columns))
+    for name, row in rows.items():
+        cells = "".join(
+            f"{value:>10}" if isinstance(value, int) else f"{value:>10.3f}"
+            for value in row.values()
+        )
+        print(f"{name:<22}{cells}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
@@ -138,18 +150,19 @@ def main() -> None:
     stories = {i.story for i in items if i.story}
     print(
         f"{len(items)} articles, {len(stories)} stories, {len({i.topic for i in items})} topics, "
-        f"{sum(1 for i in items if i.duplicate_of)} duplicates"
+        f"{sum(1 for i in items if i.duplicate_of)} duplicates, "
+        f"{sum(1 for i in items if i.topic == 'misc')} with no true neighbour"
     )
-    results = {
-        "plain TF-IDF cosine": judge(items, plain_tfidf_answers(items)),
-        "publisher engine": judge(items, engine_answers(items, RelatedSettings())),
+    whole = dense(items)
+    compare(items, whole)
+    cases = {
+        "dense": [whole],
+        "weekly digests": [weekly_digests(items)],
+        "story digests": [story_digests(items)],
+        "thin archives": list(thin_archives(items, digest=False)),
+        "thin archives, digest": list(thin_archives(items, digest=True)),
     }
-    print(f"{'':<22} {'precision@3':>12} {'story P@3':>10} {'duplicates':>11} {'links':>6}")
-    for name, r in results.items():
-        print(
-            f"{name:<22} {r['precision@3']:>12.3f} {r['story_precision@3']:>10.3f} "
-            f"{r['duplicate_rate']:>11.3f} {r['links']:>6}"
-        )
+    report(cases)
 
 
 if __name__ == "__main__":
