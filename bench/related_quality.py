@@ -20,7 +20,11 @@ article's closest neighbours, small archives), with the default settings:
 - no links: the share of articles shown no link; none|nbr among those that had a true
   neighbour left, none|lone among those that had none (there, no links is the right answer).
 
-    .venv/bin/python bench/related_quality.py [--data FILE]
+`--sweep` measures the same against `min_similarity` and names the floor it would choose:
+the lowest (so the most right links) at which thin archives' shown links are at least 90 %
+right and at least 95 % of the articles with no true neighbour, dense or thin, get none.
+
+    .venv/bin/python bench/related_quality.py [--data FILE] [--sweep]
 """
 
 from __future__ import annotations
@@ -48,6 +52,9 @@ from publisher.models import Article
 from publisher.settings import RelatedSettings
 
 DATA = Path(__file__).parent / "data" / "related_labelled.jsonl"
+FLOORS = [round(0.02 + 0.01 * step, 2) for step in range(15)]  # min_similarity, 0.02 to 0.16
+THIN_PRECISION = 0.9  # the issue's target for the links shown in thin archives
+LONE_EMPTY = 0.95  # share of the articles with no true neighbour that must get no link
 
 
 def load(path: Path) -> list[Labelled]:
@@ -142,9 +149,37 @@ def report(cases: dict[str, list[Case]]) -> None:
         print(f"{name:<22}{cells}")
 
 
+def sweep(cases: dict[str, list[Case]]) -> None:
+    """Dense and thin precision, recall and empty shares against min_similarity."""
+    thin = [c for name, group in cases.items() if name != "dense" for c in group]
+    print(
+        f"\n{'floor':>6} | {'dense P@3':>9} {'shown P':>8} {'recall':>7} {'no links':>8} | "
+        f"{'thin shown P':>12} {'recall':>7} {'none|nbr':>8} | {'none|lone':>9}"
+    )
+    chosen = None
+    for floor in FLOORS:
+        settings = RelatedSettings(min_similarity=floor)
+        dense_tally, thin_tally = tally(cases["dense"], settings), tally(thin, settings)
+        d, t = dense_tally.row(), thin_tally.row()
+        lone = dense_tally.lonely + thin_tally.lonely
+        lone_empty = (dense_tally.lonely_empty + thin_tally.lonely_empty) / max(lone, 1)
+        print(
+            f"{floor:>6.2f} | {d['P@3']:>9.3f} {d['shown P']:>8.3f} {d['recall']:>7.3f} "
+            f"{d['no links']:>8.3f} | {t['shown P']:>12.3f} {t['recall']:>7.3f} "
+            f"{t['none|nbr']:>8.3f} | {lone_empty:>9.3f}"
+        )
+        if chosen is None and t["shown P"] >= THIN_PRECISION and lone_empty >= LONE_EMPTY:
+            chosen = floor
+    print(
+        f"chosen: min_similarity = {chosen} (the lowest floor with thin shown P >= "
+        f"{THIN_PRECISION} and none|lone >= {LONE_EMPTY})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--sweep", action="store_true", help="the same by min_similarity")
     args = parser.parse_args()
     items = load(args.data)
     stories = {i.story for i in items if i.story}
@@ -163,6 +198,8 @@ def main() -> None:
         "thin archives, digest": list(thin_archives(items, digest=True)),
     }
     report(cases)
+    if args.sweep:
+        sweep(cases)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Related articles: candidates by text similarity, scored with shared tags, section and recency.
 
-Never the article itself, a near-duplicate of it (the same story filed twice), a withdrawn
-or draft article, or an article the caller excludes (those already in the same digest).
+A candidate needs a cosine of at least `min_similarity`; the other terms only order those that
+pass, so an article with no close neighbour gets fewer links, or none. Never the article itself,
+a near-duplicate of it (the same story filed twice), a withdrawn or draft article, or an article
+the caller excludes (those already in the same digest).
 """
 
 from __future__ import annotations
@@ -50,7 +52,11 @@ class RelatedEngine:
     def related(
         self, ids: Sequence[str], *, limit: int | None = None, exclude: Collection[str] = ()
     ) -> dict[str, list[Related]]:
-        """Related articles of each known id (unknown and draft ids are left out), best first."""
+        """Related articles of each known id, best first: at most `limit`, maybe none.
+
+        Unknown and draft ids are left out; an article whose candidates all fall below
+        `min_similarity` gets an empty list.
+        """
         limit = limit or self.settings.limit
         rows = {i: r for i in dict.fromkeys(ids) if (r := self.index.row(i)) is not None}
         if not rows:

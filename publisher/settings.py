@@ -122,7 +122,7 @@ class FeedSettings(_Strict):
 
 
 class RelatedSettings(_Strict):
-    """Related articles: how text similarity, shared tags, section and recency are weighed."""
+    """Related articles: the text similarity a link needs, and how the candidates are ordered."""
 
     limit: int = Field(default=3, ge=1, le=50)
     index_path: str = "var/related-index"
@@ -131,7 +131,9 @@ class RelatedSettings(_Strict):
     section_weight: float = Field(default=0.05, ge=0)
     recency_weight: float = Field(default=0.1, ge=0)
     recency_half_life_days: float = Field(default=30.0, gt=0)
-    min_similarity: float = Field(default=0.02, ge=0, le=1)
+    # The floor on the cosine: the other terms only order links that pass it. Chosen with
+    # bench/related_quality.py --sweep (README, "How min_similarity was chosen").
+    min_similarity: float = Field(default=0.12, ge=0, le=1)
     duplicate_similarity: float = Field(default=0.7, gt=0, le=1)
 
 
