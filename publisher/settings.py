@@ -131,9 +131,13 @@ class RelatedSettings(_Strict):
     section_weight: float = Field(default=0.05, ge=0)
     recency_weight: float = Field(default=0.1, ge=0)
     recency_half_life_days: float = Field(default=30.0, gt=0)
-    # The floor on the cosine: the other terms only order links that pass it. Chosen with
-    # bench/related_quality.py --sweep (README, "How min_similarity was chosen").
-    min_similarity: float = Field(default=0.12, ge=0, le=1)
+    # The floor on the cosine: the other terms only order links that pass it; behind
+    # `fill_after` such links, the last slots may take links down to `fill_similarity`
+    # (at or above min_similarity it fills nothing). Chosen with
+    # bench/related_quality.py --sweep (README, "How the floors were chosen").
+    min_similarity: float = Field(default=0.14, ge=0, le=1)
+    fill_similarity: float = Field(default=0.05, ge=0, le=1)
+    fill_after: int = Field(default=2, ge=0, le=50)
     duplicate_similarity: float = Field(default=0.7, gt=0, le=1)
 
 

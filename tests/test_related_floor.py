@@ -89,8 +89,9 @@ def test_a_true_neighbour_still_passes(islands, tmp_path):
 
 # -- the embedded default's sample content ---------------------------------------------
 
-# Which articles of content/ may link to each other: its stories, and two pairs of different
-# stories on one subject (a shared topic, which bench/related_quality.py also counts as right).
+# Which articles of content/ may link to each other: its stories, two pairs of different
+# stories on one subject, and two topics (a shared topic, which bench/related_quality.py also
+# counts as right).
 # An article may link only to one that shares a group with it.
 GROUPS: dict[str, tuple[str, ...]] = {
     "halvard port strike": (
@@ -107,6 +108,25 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "culture/lanterne-jury-prize-goes-to-debut-feature",
         "culture/lanterne-late-night-music-stage-lineup",
         "opinion/festivals-should-pay-the-crews-who-build-them",
+    ),
+    # A topic: the editors tagged these "labour" (a strike over pay, and an op-ed asking a
+    # festival to pay its crews); bench/related_quality.py counts a shared topic as right.
+    "labour": (
+        "business/halvard-dockworkers-walk-out",
+        "business/halvard-strike-ends-with-three-year-deal",
+        "business/port-strike-pushes-up-grocery-prices",
+        "opinion/dockworkers-deserve-a-seat-at-the-automation-table",
+        "opinion/festivals-should-pay-the-crews-who-build-them",
+    ),
+    # A topic: states negotiating how to share a natural resource (a river's water, a fish
+    # stock); both are talks between states over a shared resource, in the same section.
+    "sharing a resource between states": (
+        "world/sahrun-basin-talks-open-in-bayt-nur",
+        "world/drought-shrinks-sahrun-reservoirs",
+        "international-relations/sahrun-accord-draft-allocation-formula",
+        "international-relations/upstream-dam-filling-schedule-dispute",
+        "opinion/sahrun-treaty-needs-a-drought-clause",
+        "international-relations/northern-mackerel-quota-talks-stall",
     ),
     "kaiwera land claim": (
         "indigenous-affairs/kaiwera-land-claim-hearing-begins",
@@ -139,7 +159,6 @@ ALONE = (  # no other sample article is about the same thing
     "business/solar-cooperative-plans-share-offer",
     "culture/city-archive-digitises-century-of-photographs",
     "indigenous-affairs/ranger-program-expands-to-wetlands",
-    "international-relations/northern-mackerel-quota-talks-stall",
     "international-relations/student-visa-pact-signed",
     "international-relations/talvoria-and-mereth-reopen-embassies",
     "opinion/keep-rural-libraries-open-in-the-evenings",
