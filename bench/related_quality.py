@@ -1,49 +1,64 @@
 """Evaluation: related-article quality on a labelled set of stories and topics.
 
 Each article of bench/data/related_labelled.jsonl has a story (a specific event, or null), a
-topic (broader) and possibly `duplicate_of` (the same story filed twice). For every article
-with a topic other than "misc", the engine's top 3 related links are judged:
+topic (broader, "misc" for a piece with no true neighbour) and possibly `duplicate_of` (the
+same story filed twice). First, on the whole set, every article with a topic other than
+"misc" has its top 3 related links judged, by the engine and by plain TF-IDF cosine
+(scikit-learn's TfidfVectorizer, English stop words, sublinear tf, top 3 by cosine):
 
 - precision@3: a link shares the story or the topic (and is not a copy of the article);
+  a missing link (fewer than 3 found) counts as a wrong one;
 - story precision@3: a link shares the story (the stricter, more useful kind);
 - duplicate rate: a link is a copy of the article (or of the same original): a wasted link.
 
-A missing link (fewer than 3 found) counts as a wrong one.
+Then the engine in the cases of related_cases.py (dense, and thin: digests that hold an
+article's closest neighbours, small archives), with the default settings:
 
-The same is measured for plain TF-IDF cosine (scikit-learn's TfidfVectorizer, English stop
-words, sublinear tf, top 3 by cosine, never the article itself).
+- P@3: as precision@3 above (articles with no true neighbour left out, missing links wrong);
+- shown P: the share of the links shown that are right (every article counted);
+- recall: right links shown / right links there was room for (min(3, true neighbours left));
+- no links: the share of articles shown no link; none|nbr among those that had a true
+  neighbour left, none|lone among those that had none (there, no links is the right answer).
 
-    .venv/bin/python bench/related_quality.py [--data FILE]
+`--sweep` measures the same against `min_similarity` and `fill_similarity` and names the pair
+it would choose: the highest sum of dense precision@3 and thin shown precision among the pairs
+that meet the targets (dense precision@3 at least 0.966, as before the floors; thin shown
+precision at least 0.9) and leave at least 95 % of the articles with no true neighbour, dense
+or thin, without a link.
+
+    .venv/bin/python bench/related_quality.py [--data FILE] [--sweep]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from related_cases import (
+    Case,
+    Labelled,
+    answers,
+    dense,
+    original,
+    story_digests,
+    tally,
+    thin_archives,
+    weekly_digests,
+)
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from publisher.gather import content_hash
 from publisher.models import Article
-from publisher.related import RelatedEngine
-from publisher.related_index import build_index
 from publisher.settings import RelatedSettings
-from publisher.store import Store, StoredArticle
 
 DATA = Path(__file__).parent / "data" / "related_labelled.jsonl"
-
-
-@dataclass(frozen=True)
-class Labelled:
-    article: Article
-    story: str | None
-    topic: str
-    duplicate_of: str | None
+FLOORS = [round(0.02 + 0.01 * step, 2) for step in range(15)]  # min_similarity, 0.02 to 0.16
+FILLS = [0.03, 0.04, 0.045, 0.05, 0.055, 0.06, 0.07, 0.08]  # fill_similarity below the floor
+THIN_PRECISION = 0.9  # the target for the links shown in thin archives
+DENSE_P3 = 0.966  # the target in the dense archive: precision@3 before the floors
+LONE_EMPTY = 0.95  # share of the articles with no true neighbour that must get no link
 
 
 def load(path: Path) -> list[Labelled]:
@@ -69,10 +84,6 @@ def load(path: Path) -> list[Labelled]:
     return items
 
 
-def original(item: Labelled) -> str:
-    return item.duplicate_of or item.article.id
-
-
 def judge(items: list[Labelled], answers: dict[str, list[str]]) -> dict[str, float]:
     by_id = {i.article.id: i for i in items}
     links = relevant = same_story = duplicates = 0
@@ -96,28 +107,6 @@ def judge(items: list[Labelled], answers: dict[str, list[str]]) -> dict[str, flo
     }
 
 
-def engine_answers(items: list[Labelled], settings: RelatedSettings) -> dict[str, list[str]]:
-    with tempfile.TemporaryDirectory() as work:
-        store = Store.open(f"sqlite:///{work}/eval.db")
-        stored = [
-            StoredArticle(
-                article=i.article,
-                source="eval",
-                origin=i.article.id,
-                fingerprint="",
-                content_hash=content_hash(i.article),
-            )
-            for i in items
-        ]
-        store.save_gathered(
-            new=stored, changed=[], touched=[], state=None, now=datetime.now().astimezone()
-        )
-        engine = RelatedEngine(build_index(store), settings)
-        store.close()
-    ids = [i.article.id for i in items]
-    return {k: [r.id for r in v] for k, v in engine.related(ids, limit=3).items()}
-
-
 def plain_tfidf_answers(items: list[Labelled]) -> dict[str, list[str]]:
     texts = [f"{i.article.title} {i.article.summary} {i.article.content}" for i in items]
     matrix = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit_transform(texts)
@@ -130,19 +119,14 @@ def plain_tfidf_answers(items: list[Labelled]) -> dict[str, list[str]]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA)
-    args = parser.parse_args()
-    items = load(args.data)
-    stories = {i.story for i in items if i.story}
-    print(
-        f"{len(items)} articles, {len(stories)} stories, {len({i.topic for i in items})} topics, "
-        f"{sum(1 for i in items if i.duplicate_of)} duplicates"
-    )
+def compare(items: list[Labelled], whole: Case) -> None:
+    """Precision@3 of the engine and of plain TF-IDF on the whole set."""
+    engine = {}
+    for _, found in answers(whole, RelatedSettings()):
+        engine.update(found)
     results = {
         "plain TF-IDF cosine": judge(items, plain_tfidf_answers(items)),
-        "publisher engine": judge(items, engine_answers(items, RelatedSettings())),
+        "publisher engine": judge(items, engine),
     }
     print(f"{'':<22} {'precision@3':>12} {'story P@3':>10} {'duplicates':>11} {'links':>6}")
     for name, r in results.items():
@@ -150,6 +134,81 @@ def main() -> None:
             f"{name:<22} {r['precision@3']:>12.3f} {r['story_precision@3']:>10.3f} "
             f"{r['duplicate_rate']:>11.3f} {r['links']:>6}"
         )
+
+
+def report(cases: dict[str, list[Case]]) -> None:
+    """The engine's links, with the default settings, in every kind of case."""
+    settings = RelatedSettings()
+    thin = [c for name, group in cases.items() if name != "dense" for c in group]
+    rows = {name: tally(group, settings).row() for name, group in cases.items()}
+    rows["thin, all four"] = tally(thin, settings).row()
+    print(f"\nmin_similarity={settings.min_similarity}")
+    columns = list(next(iter(rows.values())))
+    print(f"{'':<22}" + "".join(f"{c:>10}" for c in columns))
+    for name, row in rows.items():
+        cells = "".join(
+            f"{value:>10}" if isinstance(value, int) else f"{value:>10.3f}"
+            for value in row.values()
+        )
+        print(f"{name:<22}{cells}")
+
+
+def sweep(cases: dict[str, list[Case]]) -> None:
+    """Dense and thin precision, recall and empty shares against the two floors."""
+    thin = [c for name, group in cases.items() if name != "dense" for c in group]
+    print(
+        f"\n{'floor':>5} {'fill':>5} | {'dense P@3':>9} {'shown P':>8} {'recall':>7} "
+        f"{'no links':>8} | {'thin shown P':>12} {'recall':>7} {'none|nbr':>8} | {'none|lone':>9}"
+    )
+    best: tuple[float, float, float] | None = None
+    for floor in FLOORS:
+        for fill in [f for f in FILLS if f < floor] + [floor]:
+            settings = RelatedSettings(min_similarity=floor, fill_similarity=fill)
+            dense_tally, thin_tally = tally(cases["dense"], settings), tally(thin, settings)
+            d, t = dense_tally.row(), thin_tally.row()
+            lone = dense_tally.lonely + thin_tally.lonely
+            lone_empty = (dense_tally.lonely_empty + thin_tally.lonely_empty) / max(lone, 1)
+            print(
+                f"{floor:>5.2f} {fill:>5.3f} | {d['P@3']:>9.3f} {d['shown P']:>8.3f} "
+                f"{d['recall']:>7.3f} {d['no links']:>8.3f} | {t['shown P']:>12.3f} "
+                f"{t['recall']:>7.3f} {t['none|nbr']:>8.3f} | {lone_empty:>9.3f}"
+            )
+            meets = d["P@3"] >= DENSE_P3 and t["shown P"] >= THIN_PRECISION
+            if meets and lone_empty >= LONE_EMPTY:
+                candidate = (round(d["P@3"] + t["shown P"], 3), floor, fill)
+                best = max(best or candidate, candidate)
+    assert best is not None, "no floors meet the targets"
+    print(
+        f"chosen: min_similarity = {best[1]}, fill_similarity = {best[2]} (the highest dense "
+        f"P@3 + thin shown P among the floors with dense P@3 >= {DENSE_P3}, thin shown P >= "
+        f"{THIN_PRECISION} and none|lone >= {LONE_EMPTY})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--sweep", action="store_true", help="the same by min_similarity")
+    args = parser.parse_args()
+    items = load(args.data)
+    stories = {i.story for i in items if i.story}
+    print(
+        f"{len(items)} articles, {len(stories)} stories, {len({i.topic for i in items})} topics, "
+        f"{sum(1 for i in items if i.duplicate_of)} duplicates, "
+        f"{sum(1 for i in items if i.topic == 'misc')} with no true neighbour"
+    )
+    whole = dense(items)
+    compare(items, whole)
+    cases = {
+        "dense": [whole],
+        "weekly digests": [weekly_digests(items)],
+        "story digests": [story_digests(items)],
+        "thin archives": list(thin_archives(items, digest=False)),
+        "thin archives, digest": list(thin_archives(items, digest=True)),
+    }
+    report(cases)
+    if args.sweep:
+        sweep(cases)
 
 
 if __name__ == "__main__":

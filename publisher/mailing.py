@@ -145,7 +145,10 @@ class Mailer:
         )
 
     def related_links(self, ids: Sequence[str]) -> Mapping[str, Sequence[Link]]:
-        """2-3 related links for each article of a digest, never one of the digest's own."""
+        """Related links for each article of a digest, never one of the digest's own.
+
+        Up to `digest.related_links` each, and none when no other article is close enough.
+        """
         limit = self.settings.digest.related_links
         if not limit:
             return {}

@@ -1,7 +1,12 @@
 """Related articles: candidates by text similarity, scored with shared tags, section and recency.
 
-Never the article itself, a near-duplicate of it (the same story filed twice), a withdrawn
-or draft article, or an article the caller excludes (those already in the same digest).
+A candidate needs a cosine of at least `min_similarity`; the other terms only order those that
+pass, so an article with no close neighbour gets fewer links, or none. An article that already
+has `fill_after` such links may fill its last slots with weaker ones, down to
+`fill_similarity`, when they are as close to those links too: in a rich archive these are
+mostly other stories of the same topic. Never the article itself,
+a near-duplicate of it (the same story filed twice), a withdrawn or draft article, or an article
+the caller excludes (those already in the same digest).
 """
 
 from __future__ import annotations
@@ -50,7 +55,11 @@ class RelatedEngine:
     def related(
         self, ids: Sequence[str], *, limit: int | None = None, exclude: Collection[str] = ()
     ) -> dict[str, list[Related]]:
-        """Related articles of each known id (unknown and draft ids are left out), best first."""
+        """Related articles of each known id, best first: at most `limit`, maybe none.
+
+        Unknown and draft ids are left out; an article whose candidates all fall below
+        `min_similarity` gets an empty list.
+        """
         limit = limit or self.settings.limit
         rows = {i: r for i in dict.fromkeys(ids) if (r := self.index.row(i)) is not None}
         if not rows:
@@ -87,15 +96,19 @@ class RelatedEngine:
         if len(candidates) > CANDIDATES:
             candidates = candidates[np.argpartition(-approx, CANDIDATES)[:CANDIDATES]]
         similarity = self._cosines(row, candidates)
-        fit = (similarity >= self.settings.min_similarity) & (
-            similarity < self.settings.duplicate_similarity
-        )
+        settings = self.settings
+        floor = min(settings.min_similarity, settings.fill_similarity)
+        fit = (similarity >= floor) & (similarity < settings.duplicate_similarity)
         candidates, similarity = candidates[fit], similarity[fit]
         if not len(candidates):
             return []
         scores = self._scores(row, candidates, similarity)
-        order = np.lexsort((self._rank[candidates], -np.round(scores, 9)))
-        picked = self._pick(row, candidates[order], limit, excluded_titles)
+        strong = similarity >= settings.min_similarity
+        # Links over the floor first, by score; weaker ones only behind `fill_after` of them,
+        # by their text alone (tags, section and recency never lift a link under the floor).
+        key = np.where(strong, scores, similarity)
+        order = np.lexsort((self._rank[candidates], -np.round(key, 9), ~strong))
+        picked = self._pick(row, candidates[order], strong[order], limit, excluded_titles)
         index = self.index
         return [
             Related(
@@ -107,9 +120,15 @@ class RelatedEngine:
         ]
 
     def _pick(
-        self, row: int, ordered: np.ndarray, limit: int, excluded_titles: set[str]
+        self,
+        row: int,
+        ordered: np.ndarray,
+        strong: np.ndarray,
+        limit: int,
+        excluded_titles: set[str],
     ) -> list[int]:
-        """Positions of the best `limit` candidates that are not copies of each other."""
+        """Positions of the best `limit` candidates that are not copies of each other; one
+        under `min_similarity` only where `_fills` allows it."""
         keys = self.index.title_keys
         blocked = excluded_titles | {keys[row]}
         shortlist = ordered[: limit * _SHORTLIST]
@@ -119,6 +138,8 @@ class RelatedEngine:
             key = keys[cand]
             if key in blocked:
                 continue
+            if not strong[position] and not self._fills(pairwise[position, chosen]):
+                continue
             if chosen and (pairwise[position, chosen] >= self.settings.duplicate_similarity).any():
                 continue
             chosen.append(position)
@@ -126,6 +147,15 @@ class RelatedEngine:
             if len(chosen) == limit:
                 break
         return chosen
+
+    def _fills(self, with_chosen: np.ndarray) -> bool:
+        """True when a link under the floor may fill a slot: `fill_after` links over the floor
+        are chosen already, and it is as close to each of them as to the article (a weak link
+        to a story the others are not about is left out)."""
+        settings = self.settings
+        if len(with_chosen) < max(settings.fill_after, 1):
+            return False
+        return bool(with_chosen.min() >= settings.fill_similarity)
 
     def _cosines(self, row: int, candidates: np.ndarray) -> np.ndarray:
         """Exact cosine of one article with each candidate (rows are unit length)."""

@@ -28,7 +28,7 @@ from publisher.sanitize import plain_text
 from publisher.store import Store
 
 log = logging.getLogger(__name__)
-FORMAT = 1
+FORMAT = 2  # 2: names indexed as their own terms
 N_FEATURES = 2**20
 _CHUNK = 2000
 _MIN_DELTA = 5_000  # rows kept in the delta file before a new base is written
@@ -37,6 +37,13 @@ _COMPACT_AT = 1.25  # rows / live articles at which withdrawn rows are dropped
 # Articles read twice are recognised by their content hash and skipped.
 _LATE_COMMITS = timedelta(minutes=10)
 _NOT_WORD = re.compile(r"\W+")
+# Names (capitalised words not opening a sentence, with the capitalised words after them) and
+# long numbers: the same in every language, so they tie an article to its translation and to
+# the other articles of its story.
+_NAME = re.compile(
+    r"(?<![.!?:]\s)(?<!^)\b[A-ZÀ-Þ][a-zß-ÿ]{2,}(?:\s[A-ZÀ-Þ][a-zß-ÿ]{2,})*"
+    r"|\b\d[\d,.]{2,}\d\b"
+)
 _CJK_RUN = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
 _VECTORIZER = HashingVectorizer(
     n_features=N_FEATURES,
@@ -49,11 +56,13 @@ _VECTORIZER = HashingVectorizer(
 
 
 def document_text(article: Article) -> str:
-    """The text vectorised: the title twice (it names the story), summary, body, tags as words."""
+    """The text vectorised: the title twice (it names the story), summary, body, tags and
+    names as words of their own."""
     tags = " ".join(f"tag_{tag_key(tag)}" for tag in article.tags)
     body = plain_text(article.content)
     text = f"{article.title}. {article.title}. {article.summary}. {body}"
-    return f"{_CJK_RUN.sub(_cjk_bigrams, text)} {tags} {tags}"
+    names = " ".join(f"name_{tag_key(name)}" for name in _NAME.findall(f"{text}"))
+    return f"{_CJK_RUN.sub(_cjk_bigrams, text)} {tags} {tags} {names}"
 
 
 def _cjk_bigrams(run: re.Match[str]) -> str:

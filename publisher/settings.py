@@ -125,7 +125,7 @@ class FeedSettings(_Strict):
 
 
 class RelatedSettings(_Strict):
-    """Related articles: how text similarity, shared tags, section and recency are weighed."""
+    """Related articles: the text similarity a link needs, and how the candidates are ordered."""
 
     limit: int = Field(default=3, ge=1, le=50)
     index_path: str = "var/related-index"
@@ -134,7 +134,13 @@ class RelatedSettings(_Strict):
     section_weight: float = Field(default=0.05, ge=0)
     recency_weight: float = Field(default=0.1, ge=0)
     recency_half_life_days: float = Field(default=30.0, gt=0)
-    min_similarity: float = Field(default=0.02, ge=0, le=1)
+    # The floor on the cosine: the other terms only order links that pass it; behind
+    # `fill_after` such links, the last slots may take links down to `fill_similarity`
+    # (at or above min_similarity it fills nothing). Chosen with
+    # bench/related_quality.py --sweep (README, "How the floors were chosen").
+    min_similarity: float = Field(default=0.14, ge=0, le=1)
+    fill_similarity: float = Field(default=0.05, ge=0, le=1)
+    fill_after: int = Field(default=2, ge=0, le=50)
     duplicate_similarity: float = Field(default=0.7, gt=0, le=1)
 
 

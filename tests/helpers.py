@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from publisher.app import App
@@ -67,6 +67,23 @@ def article(n: int, section: str = "world", **changes: object) -> Article:
     }
     values.update(changes)
     return Article(**values)  # type: ignore[arg-type]
+
+
+STORY_DAY = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def story(n: int, title: str, text: str, **changes: object) -> Article:
+    """An article of one paragraph, untagged, published `n` hours after STORY_DAY."""
+    values: dict[str, object] = {
+        "title": title,
+        "summary": text.split(".")[0] + ".",
+        "content": f"<p>{text}</p>",
+        "published": STORY_DAY + timedelta(hours=n),
+        "updated": STORY_DAY + timedelta(hours=n),
+        "tags": (),
+    }
+    values.update(changes)
+    return article(n, **values)
 
 
 def put_articles(

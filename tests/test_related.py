@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,9 +14,9 @@ from publisher.related_index import RelatedIndex, build_index, refresh_index
 from publisher.settings import RelatedSettings
 from publisher.store import Store
 from tests.conftest import run_cli
-from tests.helpers import article, put_articles
+from tests.helpers import STORY_DAY, article, put_articles, story
 
-DAY = datetime(2026, 11, 20, tzinfo=UTC)
+DAY = STORY_DAY
 
 DAM_1 = """Farmers on the Qasrayni plains say the Tahl Gorge dam upstream is holding back the
 Sahrun river while its reservoir fills. Irrigation districts near Harrat have started rationing
@@ -37,19 +37,6 @@ FESTIVAL_1 = """The Lanterne film festival opened in Port Anselm with a gala pre
 chaired by the director Ines Marlow. Forty films from twenty countries compete this year."""
 FESTIVAL_2 = """A debut feature about a fishing village won the jury prize at the Lanterne film
 festival in Port Anselm, where audiences queued along the quay for late screenings."""
-
-
-def story(n: int, title: str, text: str, **changes) -> object:
-    values = {
-        "title": title,
-        "summary": text.split(".")[0] + ".",
-        "content": f"<p>{text}</p>",
-        "published": DAY + timedelta(hours=n),
-        "updated": DAY + timedelta(hours=n),
-        "tags": (),
-    }
-    values.update(changes)
-    return article(n, **values)
 
 
 @pytest.fixture
