@@ -28,13 +28,13 @@ from pathlib import Path
 from common import SECTIONS
 
 from publisher.app import open_app
-from publisher.editions import new_edition
+from publisher.digest.editions import new_edition
 from publisher.gather import content_hash
-from publisher.mailing import Mailer
 from publisher.models import Article, EditionKind, Subscriber, SubscriberStatus
+from publisher.pipeline import mailer as build_mailer
 from publisher.settings import Settings, settings_from_dict
-from publisher.store import StoredArticle
-from publisher.subscriberstore import NewSubscriber, SubscriberStore
+from publisher.store.articles import StoredArticle
+from publisher.store.subscribers import NewSubscriber
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 WORDS = ["river", "treaty", "court", "harvest", "port", "strike", "council", "election", "union"]
@@ -83,11 +83,11 @@ def populate(work: Path, count: int) -> None:
     app = open_app(settings(work))
     rng = random.Random(5)
     archive = [article(n, rng, NOW - timedelta(days=10, minutes=n)) for n in range(1000, 4000)]
-    app.store.save_gathered(
+    app.store.articles.save_gathered(
         new=archive, changed=[], touched=[], state=None, now=NOW - timedelta(days=10)
     )
     fresh = [article(n, rng, NOW - timedelta(minutes=10 * n)) for n in range(60)]
-    app.store.save_gathered(
+    app.store.articles.save_gathered(
         new=fresh, changed=[], touched=[], state=None, now=NOW - timedelta(hours=1)
     )
     people = (
@@ -99,7 +99,7 @@ def populate(work: Path, count: int) -> None:
         )
         for n in range(count)
     )
-    SubscriberStore(app.store).add_many(people, now=NOW - timedelta(days=30))
+    app.store.subscribers.add_many(people, now=NOW - timedelta(days=30))
     app.close()
 
 
@@ -107,7 +107,7 @@ def build(work: Path, workers: int) -> dict[str, float]:
     """The measured part, run in its own process: every message to bytes, as `send --dry-run`."""
     start = time.perf_counter()
     app = open_app(settings(work))
-    mailer = Mailer(app)
+    mailer = build_mailer(app)
     edition = new_edition(EditionKind.DAILY, NOW, app.settings.site.zone)
     report = mailer.dry_run(edition, workers=workers)
     seconds = time.perf_counter() - start
@@ -129,7 +129,7 @@ def naive(work: Path, sample: int) -> float:
     from premailer import Premailer
 
     app = open_app(settings(work))
-    mailer = Mailer(app)
+    mailer = build_mailer(app)
     edition = new_edition(EditionKind.DAILY, NOW, app.settings.site.zone)
     people: list[Subscriber] = list(mailer.audience(edition))[:sample]
     plan = mailer.plan(edition, people)
@@ -172,10 +172,10 @@ def naive(work: Path, sample: int) -> float:
 def mime_only(work: Path, sample: int) -> tuple[float, float]:
     """Seconds a message for the MIME step alone: EmailMessage from rendered bodies, against
     assembling bytes from the pre-encoded variant (both with each subscriber's own values)."""
-    from publisher.message import Envelope, PreparedVariant, personalise
+    from publisher.digest.message import Envelope, PreparedVariant, personalise
 
     app = open_app(settings(work))
-    mailer = Mailer(app)
+    mailer = build_mailer(app)
     edition = new_edition(EditionKind.DAILY, NOW, app.settings.site.zone)
     plan = mailer.plan(edition, list(mailer.audience(edition))[: sample * 20])
     fingerprint = max(plan.variants, key=lambda fp: len(plan.variants[fp].articles))

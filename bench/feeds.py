@@ -20,12 +20,13 @@ from pathlib import Path
 
 from feedgen.feed import FeedGenerator
 
-from publisher.feedfiles import publish_feeds
-from publisher.feeds import feed_infos, json_feed
+from publisher.feeds.build import feed_infos, json_feed
+from publisher.feeds.write import publish_feeds
 from publisher.gather import content_hash
 from publisher.models import Article
 from publisher.settings import Settings, settings_from_dict
-from publisher.store import Store, StoredArticle
+from publisher.store import Store
+from publisher.store.articles import StoredArticle
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 BODY = "<p>" + "A paragraph of reporting with enough words to look like an article. " * 40 + "</p>"
@@ -66,7 +67,7 @@ def naive(settings: Settings, store: Store, folder: Path) -> None:
     """What most code does: rebuild every feed with feedgen and write every file, every time."""
     folder.mkdir(parents=True, exist_ok=True)
     for info in feed_infos(settings):
-        articles = store.articles(section=info.section, limit=settings.feeds.items)
+        articles = store.articles.newest(section=info.section, limit=settings.feeds.items)
         generator = FeedGenerator()
         generator.id(info.url("atom"))
         generator.title(info.title)
@@ -114,21 +115,23 @@ def main() -> None:
     )
     store = Store.open(settings.database_url)
     items = make_articles(args.articles, slugs)
-    store.save_gathered(new=items, changed=[], touched=[], state=None, now=NOW)
+    store.articles.save_gathered(new=items, changed=[], touched=[], state=None, now=NOW)
     print(
-        f"store: {store.count_articles()} articles in {args.sections} sections; "
+        f"store: {store.articles.count()} articles in {args.sections} sections; "
         f"median of {args.runs} runs"
     )
 
     start = time.perf_counter()
-    first = publish_feeds(settings, store, now=NOW)
+    first = publish_feeds(settings, store.articles, now=NOW)
     full = time.perf_counter() - start
     files = len(first.written)
     print(f"full build (empty folder)            {full:8.3f} s   {files} files written")
-    forced = best_of(args.runs, lambda: publish_feeds(settings, store, now=NOW, force=True))
+    forced = best_of(
+        args.runs, lambda: publish_feeds(settings, store.articles, now=NOW, force=True)
+    )
     print(f"full rebuild (--force, same bytes)   {forced:8.3f} s")
-    nochange = best_of(args.runs, lambda: publish_feeds(settings, store, now=NOW))
-    report = publish_feeds(settings, store, now=NOW)
+    nochange = best_of(args.runs, lambda: publish_feeds(settings, store.articles, now=NOW))
+    report = publish_feeds(settings, store.articles, now=NOW)
     assert report.written == [], report.written
     print(f"no-change run                        {nochange:8.3f} s   0 files written")
 
@@ -143,8 +146,8 @@ def main() -> None:
             fingerprint="",
             content_hash=content_hash(edited),
         )
-        store.save_gathered(new=[], changed=[changed], touched=[], state=None, now=NOW)
-        result = publish_feeds(settings, store, now=NOW)
+        store.articles.save_gathered(new=[], changed=[changed], touched=[], state=None, now=NOW)
+        result = publish_feeds(settings, store.articles, now=NOW)
         assert len(result.written) == 6, result.written
 
     edit = best_of(args.runs, one_edit)

@@ -26,7 +26,8 @@ from common import SECTIONS
 from upstream import ITEMS, start_server
 
 from publisher.app import open_app
-from publisher.gather import GatherReport, SectionSources, gather
+from publisher.gather import SectionSources, gather
+from publisher.models import GatherReport
 from publisher.settings import settings_from_dict
 from publisher.sources import Batch, ContentSource, Previous
 
@@ -183,15 +184,21 @@ def bench_markdown(work: Path, articles: int) -> None:
         SectionSources(slug=s.slug, sources=tuple(ReadEverything(x) for x in s.sources))
         for s in sections
     ]
-    first, totals = timed("first gather (all new)", lambda: gather(app.store, sections))
+    first, totals = timed("first gather (all new)", lambda: gather(app.store.articles, sections))
     assert totals["new"] == args.articles, totals
-    again, totals = timed("re-gather, nothing changed", lambda: gather(app.store, sections))
+    again, totals = timed(
+        "re-gather, nothing changed", lambda: gather(app.store.articles, sections)
+    )
     assert totals["unchanged"] == args.articles and totals["new"] == totals["updated"] == 0
-    slow, totals = timed("naive re-gather (read every file)", lambda: gather(app.store, naive))
+    slow, totals = timed(
+        "naive re-gather (read every file)", lambda: gather(app.store.articles, naive)
+    )
     assert totals["unchanged"] == args.articles
     for path in sorted(content.rglob("*.md"))[:10]:
         path.write_text(path.read_text().replace('title: "', 'title: "Edited '), encoding="utf-8")
-    _, totals = timed("re-gather after editing 10 files", lambda: gather(app.store, sections))
+    _, totals = timed(
+        "re-gather after editing 10 files", lambda: gather(app.store.articles, sections)
+    )
     assert totals["updated"] == 10, totals
     app.close()
     print()

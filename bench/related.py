@@ -24,10 +24,11 @@ from common import SECTIONS
 
 from publisher.gather import content_hash
 from publisher.models import Article
-from publisher.related import RelatedEngine
-from publisher.related_index import RelatedIndex, refresh_index, update_index
+from publisher.related.engine import RelatedEngine
+from publisher.related.index import RelatedIndex, refresh_index, update_index
 from publisher.settings import RelatedSettings
-from publisher.store import Store, StoredArticle
+from publisher.store import Store
+from publisher.store.articles import StoredArticle
 
 T = TypeVar("T")
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
@@ -93,9 +94,9 @@ def fill(store: Store, corpus: Corpus, count: int) -> None:
     for chunk in range(0, count, 1_000):  # gathered over time, as a real archive is
         items = corpus.articles(chunk, min(1_000, count - chunk))
         when = NOW - timedelta(hours=(count - chunk) // 1_000)
-        store.save_gathered(new=items, changed=[], touched=[], state=None, now=when)
+        store.articles.save_gathered(new=items, changed=[], touched=[], state=None, now=when)
     seconds = time.perf_counter() - start
-    print(f"stored {store.count_articles()} generated articles in {seconds:.0f} s")
+    print(f"stored {store.articles.count()} generated articles in {seconds:.0f} s")
 
 
 def naive_top3(index: RelatedIndex, digest: list[str]) -> np.ndarray:
@@ -117,7 +118,7 @@ def main() -> None:
     fill(store, corpus, args.articles)
     path = work / "related-index"
     build_label = "index build (read store + vectorise + save)"
-    index, _ = timed(build_label, lambda: refresh_index(store, path, rebuild=True))
+    index, _ = timed(build_label, lambda: refresh_index(store.articles, path, rebuild=True))
     matrix = index.matrix
     matrix_mb = (matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes) / 2**20
     files_mb = sum(p.stat().st_size for p in path.iterdir()) / 2**20
@@ -127,11 +128,13 @@ def main() -> None:
     )
 
     new = corpus.articles(args.articles, 100)
-    store.save_gathered(new=new, changed=[], touched=[], state=None, now=NOW + timedelta(hours=1))
+    store.articles.save_gathered(
+        new=new, changed=[], touched=[], state=None, now=NOW + timedelta(hours=1)
+    )
     loaded, _ = timed("load the saved index", lambda: RelatedIndex.load(path))
     assert loaded is not None
     label = "add 100 new articles (update + save delta)"
-    loaded, _ = timed(label, lambda: update_index(store, loaded, path))
+    loaded, _ = timed(label, lambda: update_index(store.articles, loaded, path))
     assert loaded.size == args.articles + 100
     engine = RelatedEngine(loaded, RelatedSettings())
     digest = [f"bench/{n}" for n in range(0, args.digest * 37, 37)]

@@ -27,8 +27,8 @@ from datetime import UTC, datetime, timedelta
 
 from publisher.gather import content_hash
 from publisher.models import Article
-from publisher.related import RelatedEngine
-from publisher.related_index import RelatedIndex
+from publisher.related.engine import RelatedEngine
+from publisher.related.index import RelatedIndex
 from publisher.settings import RelatedSettings
 
 LIMIT = 3

@@ -15,16 +15,17 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from publisher.app import open_app
-from publisher.browser import chromium, open_html
-from publisher.editions import new_edition
-from publisher.gather import gather
-from publisher.mailing import Mailer, preview_subscriber
-from publisher.message import personalise
-from publisher.models import EditionKind
-from publisher.settings import load_settings
+from common import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+from publisher.app import open_app
+from publisher.digest.build import preview_subscriber
+from publisher.digest.editions import new_edition
+from publisher.digest.message import personalise
+from publisher.gather import gather
+from publisher.models import EditionKind
+from publisher.pipeline import mailer as build_mailer
+from publisher.settings import load_settings
+from tests.browser import chromium, open_html
 
 
 def digest_html(work: Path) -> str:
@@ -32,8 +33,8 @@ def digest_html(work: Path) -> str:
     shutil.copytree(ROOT / "content", work / "content")
     os.environ.setdefault("PUBLISHER_SECRET_KEY", "screenshot-secret-0123456789")
     app = open_app(load_settings(work / "settings.toml"))
-    gather(app.store, app.section_sources())
-    mailer = Mailer(app)
+    gather(app.store.articles, app.section_sources())
+    mailer = build_mailer(app)
     now = datetime.now(UTC)
     reader = preview_subscriber([s.slug for s in app.settings.sections], now)
     plan = mailer.plan(new_edition(EditionKind.DAILY, now, app.settings.site.zone), [reader])

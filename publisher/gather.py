@@ -9,13 +9,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
-from typing import Any
 
-from publisher.models import Article, Candidate, Outcome, Rejection, SectionReport
+from publisher.models import Article, Candidate, GatherReport, Outcome, Rejection, SectionReport
 from publisher.settings import GatherSettings
 from publisher.sources import Batch, ContentSource, Previous
 from publisher.sources.pool import run_all
-from publisher.store import Existing, SourceChanges, Store, StoredArticle
+from publisher.store.articles import ArticleStore, Existing, SourceChanges, StoredArticle
 
 log = logging.getLogger(__name__)
 
@@ -28,38 +27,8 @@ class SectionSources:
     sources: tuple[ContentSource, ...]
 
 
-@dataclass(kw_only=True)
-class GatherReport:
-    """The outcome of one gather, per section."""
-
-    sections: dict[str, SectionReport] = field(default_factory=dict)
-
-    @property
-    def changed(self) -> bool:
-        """True when any section gained or changed an article."""
-        return any(report.changed for report in self.sections.values())
-
-    def as_json(self) -> dict[str, Any]:
-        """The object `publisher gather --json` prints."""
-        errors = [
-            {"section": slug, **error}
-            for slug, report in self.sections.items()
-            for error in report.errors
-        ]
-        not_modified = [
-            {"section": slug, "source": key}
-            for slug, report in self.sections.items()
-            for key in report.not_modified
-        ]
-        return {
-            "sections": {slug: report.counts() for slug, report in self.sections.items()},
-            "errors": errors,
-            "not_modified": not_modified,
-        }
-
-
 def gather(
-    store: Store,
+    store: ArticleStore,
     sections: Iterable[SectionSources],
     *,
     settings: GatherSettings | None = None,
@@ -95,7 +64,7 @@ def gather(
     return _merged(jobs, per_source)
 
 
-def _fetch(store: Store, source: ContentSource) -> Batch:
+def _fetch(store: ArticleStore, source: ContentSource) -> Batch:
     """Read what the store remembers of a source, then fetch it (in a worker thread)."""
     previous = Previous(
         state=store.source_state(source.key), fingerprints=store.fingerprints(source.key)
@@ -104,7 +73,7 @@ def _fetch(store: Store, source: ContentSource) -> Batch:
 
 
 def _store(
-    store: Store, ready: list[tuple[ContentSource, Batch, SectionReport]], now: datetime
+    store: ArticleStore, ready: list[tuple[ContentSource, Batch, SectionReport]], now: datetime
 ) -> None:
     """Store what the sources that finished together found, in one transaction."""
     ids = (candidate.article.id for _, batch, _ in ready for candidate in batch.candidates)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class SourceType(StrEnum):
@@ -162,3 +163,65 @@ class Edition:
     kind: EditionKind
     cutoff: datetime
     id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceState:
+    """Where a source left off: HTTP validators, a cursor, and how many items it held."""
+
+    key: str
+    etag: str | None = None
+    last_modified: str | None = None
+    cursor: str | None = None
+    item_count: int = 0
+
+
+@dataclass(kw_only=True)
+class GatherReport:
+    """The outcome of one gather, per section."""
+
+    sections: dict[str, SectionReport] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        """True when any section gained or changed an article."""
+        return any(report.changed for report in self.sections.values())
+
+    def as_json(self) -> dict[str, Any]:
+        """The object `publisher gather --json` prints."""
+        errors = [
+            {"section": slug, **error}
+            for slug, report in self.sections.items()
+            for error in report.errors
+        ]
+        not_modified = [
+            {"section": slug, "source": key}
+            for slug, report in self.sections.items()
+            for key in report.not_modified
+        ]
+        return {
+            "sections": {slug: report.counts() for slug, report in self.sections.items()},
+            "errors": errors,
+            "not_modified": not_modified,
+        }
+
+
+@dataclass(kw_only=True)
+class FeedsReport:
+    """What one feeds run did: files written, files left as they were, hub announcements."""
+
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    failed: list[str] = field(default_factory=list)
+    announced: int = 0
+    announce_failed: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        """The object `publisher feeds --json` prints."""
+        return {
+            "written": self.written,
+            "unchanged": self.unchanged,
+            "files": len(self.written) + self.unchanged,
+            "failed": self.failed,
+            "websub": {"announced": self.announced, "failed": self.announce_failed},
+        }

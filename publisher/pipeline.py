@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from publisher.app import App
-from publisher.feedfiles import FeedsReport, publish_feeds
-from publisher.gather import GatherReport, gather
+from publisher.digest.render import Link, RelatedLookup
+from publisher.feeds.write import publish_feeds
+from publisher.gather import gather
+from publisher.models import FeedsReport, GatherReport
 
 if TYPE_CHECKING:
-    from publisher.related import RelatedEngine
+    from publisher.digest.build import Mailer
+    from publisher.related.engine import RelatedEngine
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,7 +36,7 @@ def gather_and_publish(
     """Gather, rebuild the feeds whose articles changed (a scheduled article's date may have
     come without any gathering change), and bring the related index up to date."""
     report = gather(
-        app.store,
+        app.store.articles,
         app.section_sources(section),
         settings=app.settings.gather,
         on_source=on_source,
@@ -47,14 +50,44 @@ def gather_and_publish(
 def refresh_feeds(app: App, *, force: bool = False) -> FeedsReport:
     """Rewrite the feeds whose articles changed."""
     now = datetime.now(UTC)
-    return publish_feeds(app.settings, app.store, now=now, http=app.http, force=force)
+    return publish_feeds(app.settings, app.store.articles, now=now, http=app.http, force=force)
+
+
+def related_lookup(app: App) -> RelatedLookup:
+    """Related links for a digest's articles, from an index brought up to date on first use."""
+    engine: RelatedEngine | None = None
+
+    def lookup(ids: Sequence[str]) -> Mapping[str, Sequence[Link]]:
+        nonlocal engine
+        engine = engine or related_engine(app)
+        limit = app.settings.digest.related_links
+        answers = engine.related(ids, limit=limit, exclude=ids)
+        wanted = {item.id for found in answers.values() for item in found}
+        urls = {i: found[0].url for i, found in app.store.articles.by_ids(wanted).items()}
+        return {
+            article_id: [
+                Link(title=item.title, url=urls[item.id]) for item in found if item.id in urls
+            ]
+            for article_id, found in answers.items()
+        }
+
+    return lookup
+
+
+def mailer(app: App) -> Mailer:
+    """The digest builder on this app's settings and store, with related links."""
+    from publisher.digest.build import Mailer
+
+    return Mailer(app.settings, app.store, related_lookup(app))
 
 
 def related_engine(app: App, *, rebuild: bool = False) -> RelatedEngine:
     """The related-articles engine on an index brought up to date with the store (and saved)."""
     # Imported here: scikit-learn takes a second to import, and most commands never need it.
-    from publisher.related import RelatedEngine
-    from publisher.related_index import refresh_index
+    from publisher.related.engine import RelatedEngine
+    from publisher.related.index import refresh_index
 
     path = app.settings.resolve(app.settings.related.index_path)
-    return RelatedEngine(refresh_index(app.store, path, rebuild=rebuild), app.settings.related)
+    return RelatedEngine(
+        refresh_index(app.store.articles, path, rebuild=rebuild), app.settings.related
+    )

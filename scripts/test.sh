@@ -24,4 +24,5 @@ start_postgres
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports
 .venv/bin/python -m pytest "$@"

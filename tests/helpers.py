@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from publisher.app import App
-from publisher.gather import GatherReport, content_hash, gather
-from publisher.models import Article
-from publisher.store import Store, StoredArticle
+from publisher.gather import content_hash, gather
+from publisher.models import Article, GatherReport
+from publisher.store import Store
+from publisher.store.articles import StoredArticle
 
 
 def write_article(folder: Path, name: str, text: str | bytes) -> Path:
@@ -42,7 +43,7 @@ def markdown(
 
 def run_gather(app: App, section: str | None = None) -> GatherReport:
     """Gather like `publisher gather` does."""
-    return gather(app.store, app.section_sources(section))
+    return gather(app.store.articles, app.section_sources(section))
 
 
 def counts(report: GatherReport, section: str = "opinion") -> dict[str, int]:
@@ -98,6 +99,6 @@ def put_articles(
     ]
     now = now or datetime(2026, 11, 28, tzinfo=UTC)
     if changed:
-        store.save_gathered(new=[], changed=items, touched=[], state=None, now=now)
+        store.articles.save_gathered(new=[], changed=items, touched=[], state=None, now=now)
     else:
-        store.save_gathered(new=items, changed=[], touched=[], state=None, now=now)
+        store.articles.save_gathered(new=items, changed=[], touched=[], state=None, now=now)

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from publisher.editions import EditionExists, EditionStore, new_edition
-from publisher.mailing import Mailer
+from publisher.digest.editions import new_edition
 from publisher.models import EditionKind
-from publisher.subscribers import new_subscriber
-from publisher.subscriberstore import SubscriberStore
+from publisher.pipeline import mailer as build_mailer
+from publisher.store.editions import EditionExists
+from publisher.subscribers.validate import new_subscriber
 from tests.conftest import base_settings
 from tests.helpers import article, put_articles
 
@@ -30,11 +30,11 @@ def subscribe(app, email, sections, *, at=GATHERED - timedelta(days=30), **extra
     item = new_subscriber(
         email, sections=sections, known=[s["slug"] for s in SECTIONS], status="confirmed", **extra
     )
-    return SubscriberStore(app.store).add(item, now=at)
+    return app.store.subscribers.add(item, now=at)
 
 
 def plan(app, cutoff=CUTOFF, kind=EditionKind.DAILY):
-    mailer = Mailer(app)
+    mailer = build_mailer(app)
     edition = new_edition(kind, cutoff, app.settings.site.zone)
     return mailer.plan(edition, list(mailer.audience(edition)))
 
@@ -48,7 +48,7 @@ def chosen(result, email):
 
 def deliver(app, result, state="sent"):
     """Record the plan's messages as a delivery run would."""
-    editions = EditionStore(app.store)
+    editions = app.store.editions
     edition = editions.create(result.edition, now=result.edition.cutoff)
     for subscriber, fingerprint in result.recipients:
         variant_id = editions.save_variant(edition, fingerprint, result.variants[fingerprint].ids)
@@ -143,9 +143,7 @@ def test_only_confirmed_subscribers_of_the_edition_frequency(app):
     put_articles(app.store, [article(1)], now=GATHERED)
     subscribe(app, "daily@example.com", "world")
     subscribe(app, "weekly@example.com", "world", frequency="weekly")
-    SubscriberStore(app.store).add(
-        new_subscriber("pending@example.com", known=["world"]), now=GATHERED
-    )
+    app.store.subscribers.add(new_subscriber("pending@example.com", known=["world"]), now=GATHERED)
     assert [s.email for s, _ in plan(app).recipients] == ["daily@example.com"]
     assert [s.email for s, _ in plan(app, kind=EditionKind.WEEKLY).recipients] == [
         "weekly@example.com"
@@ -156,11 +154,11 @@ def test_nothing_new_means_no_message(app):
     subscribe(app, "a@example.com", "world")
     result = plan(app)
     assert result.recipients == [] and result.skipped == 1
-    assert list(Mailer(app).messages(result)) == []
+    assert list(build_mailer(app).messages(result)) == []
 
 
 def test_an_edition_key_can_be_created_only_once(app):
-    editions = EditionStore(app.store)
+    editions = app.store.editions
     edition = new_edition(EditionKind.DAILY, CUTOFF, app.settings.site.zone)
     assert edition.key == "daily:2026-11-28"
     editions.create(edition, now=CUTOFF)

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from publisher.browser import CHROMIUM, chromium, open_html
-from publisher.editions import new_edition
-from publisher.mailing import Mailer, preview_subscriber
-from publisher.message import personalise
+from publisher.digest.build import preview_subscriber
+from publisher.digest.editions import new_edition
+from publisher.digest.message import personalise
 from publisher.models import EditionKind
+from publisher.pipeline import mailer as build_mailer
+from tests.browser import CHROMIUM, chromium, open_html
 from tests.conftest import base_settings
 from tests.helpers import article, put_articles
 
@@ -40,7 +41,7 @@ def digest_html(make_app, monkeypatch) -> str:
         [article(n, "world", title=long_title) for n in range(4)] + [article(9, "culture")],
         now=CUTOFF - timedelta(hours=1),
     )
-    mailer = Mailer(app)
+    mailer = build_mailer(app)
     plan = mailer.plan(
         new_edition(EditionKind.DAILY, CUTOFF, app.settings.site.zone),
         [preview_subscriber(["world", "culture"], CUTOFF)],

@@ -33,9 +33,9 @@ def test_rss_entries_are_stored_and_bad_entries_named(make_app, http_server):
         "https://wire.example/news/bad-date": "cannot parse date 'sometime last week'",
     }
     # An item without a title is titled with the first words of its description.
-    [untitled] = [a for a in app.store.articles() if a.url.endswith("/untitled")]
+    [untitled] = [a for a in app.store.articles.newest() if a.url.endswith("/untitled")]
     assert untitled.title == "No title at all."
-    ferry = app.store.article("wire-1001")
+    ferry = app.store.articles.get("wire-1001")
     assert ferry is not None
     assert ferry.url == "https://wire.example/news/ferry-resumes"
     assert ferry.published == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -45,7 +45,7 @@ def test_rss_entries_are_stored_and_bad_entries_named(make_app, http_server):
     # RSS has no xml:base: relative links resolve against the feed document's URL.
     assert f'href="{http_server.url}/news/storm"' in ferry.content
     assert "script" not in ferry.content and "onerror" not in ferry.content
-    harvest = app.store.article("https://wire.example/news/harvest")
+    harvest = app.store.articles.get("https://wire.example/news/harvest")
     assert harvest is not None and harvest.summary == "Record crowds came."
 
 
@@ -53,7 +53,7 @@ def test_atom_entries_with_relative_links_and_several_authors(make_app, http_ser
     http_server.routes["/atom"] = Reply(ATOM, headers={"Content-Type": "application/atom+xml"})
     app = make_app(feed_settings(f"{http_server.url}/atom"))
     assert counts(run_gather(app), "world")["new"] == 2
-    tram = app.store.article("tag:agency.example,2026:tram")
+    tram = app.store.articles.get("tag:agency.example,2026:tram")
     assert tram is not None
     assert tram.url == "https://agency.example/2026/tram"
     assert tram.authors == ("Jun Park", "Lea Novak")
@@ -62,7 +62,7 @@ def test_atom_entries_with_relative_links_and_several_authors(make_app, http_ser
     assert tram.image == "https://agency.example/img/tram.jpg"
     assert 'href="https://agency.example/maps/tram.pdf"' in tram.content
     assert "javascript" not in tram.content
-    glacier = app.store.article("tag:agency.example,2026:glacier")
+    glacier = app.store.articles.get("tag:agency.example,2026:glacier")
     assert glacier is not None and glacier.published == glacier.updated
 
 
@@ -100,7 +100,7 @@ def test_changed_feed_updates_in_place(make_app, http_server):
         "unchanged": 2,
         "rejected": 1,
     }
-    ferry = app.store.article("wire-1001")
+    ferry = app.store.articles.get("wire-1001")
     assert ferry is not None and ferry.title == "Ferry service back after storm"
 
 
@@ -130,7 +130,7 @@ def test_unreachable_and_slow_feeds_time_out_with_the_url(make_app, http_server)
     errors = report.sections["world"].errors
     assert errors[0]["where"] == slow and "timed out" in errors[0]["reason"]
     assert errors[1]["where"] == "http://127.0.0.1:9/nothing-listens"
-    assert app.store.count_articles() == 0
+    assert app.store.articles.count() == 0
 
 
 def test_an_oversized_entry_is_rejected(make_app, http_server):

@@ -17,7 +17,7 @@ import pytest
 from lxml import etree
 from rfc3986_validator import validate_rfc3986
 
-from publisher.feedfiles import publish_feeds
+from publisher.feeds.write import publish_feeds
 from publisher.gather import gather
 from tests.conftest import Reply, base_settings
 from tests.test_feeds import assert_valid
@@ -52,12 +52,12 @@ def gathered(make_app, http_server, feeds: dict[str, bytes | Reply], **gather_se
     raw = base_settings(sections=[{"slug": "world", "title": "World", "sources": sources}])
     raw["gather"] = {"http_timeout": 2, **gather_settings}
     app = make_app(raw)
-    return app, gather(app.store, app.section_sources(), settings=app.settings.gather)
+    return app, gather(app.store.articles, app.section_sources(), settings=app.settings.gather)
 
 
 def stored(app) -> dict[str, object]:
     """Stored articles by URL."""
-    return {article.url: article for article in app.store.articles()}
+    return {article.url: article for article in app.store.articles.newest()}
 
 
 def errors(report) -> dict[str, str]:
@@ -66,7 +66,7 @@ def errors(report) -> dict[str, str]:
 
 def publish_valid(app, tmp_path: Path, schema: etree.RelaxNG) -> Path:
     """Write the feeds and check every file; return the feeds folder."""
-    report = publish_feeds(app.settings, app.store, now=NOW)
+    report = publish_feeds(app.settings, app.store.articles, now=NOW)
     assert report.failed == []
     folder = tmp_path / "feeds"
     assert_valid(folder, schema)
@@ -173,7 +173,7 @@ def test_iris_and_spaces_become_uris(make_app, http_server, tmp_path, atom_schem
     chinese = "http://www.xn--8ws00zhy3a.com/%E6%96%B0%E9%97%BB/%E6%8A%A5%E9%81%93%201"
     assert chinese in articles and articles[chinese].id == chinese
     assert "https://wire.example/a%20story/?q=a%20b" in articles
-    assert app.store.article("wire 7") is not None  # a plain guid may hold spaces
+    assert app.store.articles.get("wire 7") is not None  # a plain guid may hold spaces
     assert errors(report) == {
         "http://exa mple.com/": "entry has no usable link (and its id is not a URL)"
     }
@@ -203,7 +203,7 @@ def test_invalid_ids_are_replaced_by_stable_tag_uris(make_app, http_server, tmp_
     )
     app, report = gathered(make_app, http_server, {"/atom": feed})
     assert errors(report) == {}
-    ids = {a.url.rsplit("/", 1)[1]: a.id for a in app.store.articles()}
+    ids = {a.url.rsplit("/", 1)[1]: a.id for a in app.store.articles.newest()}
     assert ids["4"] == valid_uuid
     assert ids["5"] == "tag:agency.example,2026:ok"
     assert ids["6"] == "urn:isbn:0451450523"
@@ -212,7 +212,7 @@ def test_invalid_ids_are_replaced_by_stable_tag_uris(make_app, http_server, tmp_
     assert len({ids[n] for n in "0123"}) == 4
     # Stable: the next gather (the feed has changed, no 304) finds the same ids.
     http_server.routes["/atom"] = Reply(feed.replace(b"Agency", b"Agency!"))
-    again = gather(app.store, app.section_sources(), settings=app.settings.gather)
+    again = gather(app.store.articles, app.section_sources(), settings=app.settings.gather)
     assert again.sections["world"].counts()["unchanged"] == 7
     publish_valid(app, tmp_path, atom_schema)
 
@@ -244,14 +244,14 @@ def test_items_feed_readers_accept(make_app, http_server, tmp_path, atom_schema)
         "urn:agency:no-link": "entry has no usable link (and its id is not a URL)",
     }
     time.sleep(1.1)  # a later gather must not re-date the dateless item
-    again = gather(app.store, app.section_sources(), settings=app.settings.gather)
+    again = gather(app.store.articles, app.section_sources(), settings=app.settings.gather)
     assert again.sections["world"].counts() == {
         "new": 0,
         "updated": 0,
         "unchanged": 3,
         "rejected": 2,
     }
-    assert app.store.article(dateless.id).published == dateless.published
+    assert app.store.articles.get(dateless.id).published == dateless.published
     publish_valid(app, tmp_path, atom_schema)
 
 
@@ -284,7 +284,7 @@ def test_wrong_encodings_and_content_types(
     reply = Reply(feed, headers={"Content-Type": content_type})
     app, report = gathered(make_app, http_server, {"/rss": reply})
     assert report.sections["world"].errors == []
-    [article] = app.store.articles()
+    [article] = app.store.articles.newest()
     assert "Caf" in article.title and "Z" in article.title  # decoded, perhaps as mojibake
     publish_valid(app, tmp_path, atom_schema)
 
@@ -326,7 +326,7 @@ def test_one_bad_article_never_stops_the_feeds(make_app, tmp_path, atom_schema):
             article(3, "opinion", url="not a url"),
         ],
     )
-    report = publish_feeds(app.settings, app.store, now=NOW)
+    report = publish_feeds(app.settings, app.store.articles, now=NOW)
     assert report.failed == []
     rss_feed = feedparser.parse((tmp_path / "feeds" / "opinion.rss.xml").read_bytes())
     assert [e.title for e in rss_feed.entries] == ["Story 1"]
@@ -335,12 +335,12 @@ def test_one_bad_article_never_stops_the_feeds(make_app, tmp_path, atom_schema):
 
 def test_an_empty_feed_has_a_stable_date(make_app, tmp_path, atom_schema):
     app = make_app(base_settings())
-    publish_feeds(app.settings, app.store, now=NOW)
+    publish_feeds(app.settings, app.store.articles, now=NOW)
     folder = tmp_path / "feeds"
     first = (folder / "opinion.atom.xml").read_bytes()
     assert b"1970" not in first and b"2026-11-28T12:00:00+00:00" in first
     assert b"1970" not in (folder / "opinion.rss.xml").read_bytes()
     later = datetime(2026, 12, 1, tzinfo=UTC)
-    publish_feeds(app.settings, app.store, now=later, force=True)
+    publish_feeds(app.settings, app.store.articles, now=later, force=True)
     assert (folder / "opinion.atom.xml").read_bytes() == first
     assert_valid(folder, atom_schema)

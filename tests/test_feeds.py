@@ -10,8 +10,8 @@ from pathlib import Path
 import feedparser
 from lxml import etree
 
-from publisher.feedfiles import publish_feeds, write_if_changed
-from publisher.feeds import build_feed_files, feed_infos
+from publisher.feeds.build import build_feed_files, feed_infos
+from publisher.feeds.write import publish_feeds, write_if_changed
 from tests.conftest import Reply, base_settings
 from tests.helpers import article, put_articles
 
@@ -54,7 +54,7 @@ def check_json_feed(feed: dict) -> None:
 def test_every_feed_is_valid_with_the_expected_content(make_app, tmp_path, atom_schema):
     app = make_app(feeds_settings())
     put_articles(app.store, [article(n, "world") for n in range(8)] + [article(20, "opinion")])
-    report = publish_feeds(app.settings, app.store, now=NOW)
+    report = publish_feeds(app.settings, app.store.articles, now=NOW)
     folder = tmp_path / "feeds"
     assert sorted(report.written) == sorted(
         f"{slug}.{kind}"
@@ -99,7 +99,7 @@ def test_drafts_and_future_articles_are_left_out(make_app, tmp_path):
             article(3, published=NOW + timedelta(hours=1), updated=NOW + timedelta(hours=1)),
         ],
     )
-    publish_feeds(app.settings, app.store, now=NOW)
+    publish_feeds(app.settings, app.store.articles, now=NOW)
     items = json.loads((tmp_path / "feeds" / "world.json").read_text())["items"]
     assert [i["id"] for i in items] == ["world/story-1"]
 
@@ -145,10 +145,10 @@ def test_same_articles_give_the_same_bytes(make_app, tmp_path):
     assert first == again
     # and through the store, whatever order the articles were stored in
     put_articles(app.store, [article(n) for n in (3, 1, 5, 2, 4)])
-    publish_feeds(app.settings, app.store, now=NOW)
+    publish_feeds(app.settings, app.store.articles, now=NOW)
     other = make_app(feeds_settings(path="feeds2"), database_url=f"sqlite:///{tmp_path}/other.db")
     put_articles(other.store, [article(n) for n in (5, 4, 3, 2, 1)])
-    publish_feeds(other.settings, other.store, now=NOW + timedelta(days=3))
+    publish_feeds(other.settings, other.store.articles, now=NOW + timedelta(days=3))
     for name in ("world.rss.xml", "world.atom.xml", "world.json", "all.atom.xml"):
         assert (tmp_path / "feeds" / name).read_bytes() == (tmp_path / "feeds2" / name).read_bytes()
 
@@ -156,30 +156,30 @@ def test_same_articles_give_the_same_bytes(make_app, tmp_path):
 def test_a_run_with_no_change_writes_nothing(make_app, tmp_path):
     app = make_app(feeds_settings())
     put_articles(app.store, [article(n) for n in range(3)] + [article(9, "opinion")])
-    publish_feeds(app.settings, app.store, now=NOW)
+    publish_feeds(app.settings, app.store.articles, now=NOW)
     folder = tmp_path / "feeds"
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
-    report = publish_feeds(app.settings, app.store, now=NOW + timedelta(minutes=10))
+    report = publish_feeds(app.settings, app.store.articles, now=NOW + timedelta(minutes=10))
     assert report.written == [] and report.unchanged == 9
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
     # One edited world article: world and all change, opinion is not touched.
     put_articles(app.store, [article(1, title="Edited")], changed=True)
-    report = publish_feeds(app.settings, app.store, now=NOW)
+    report = publish_feeds(app.settings, app.store.articles, now=NOW)
     assert sorted(report.written) == sorted(
         f"{slug}.{kind}" for slug in ("world", "all") for kind in ("rss.xml", "atom.xml", "json")
     )
     assert (folder / "opinion.rss.xml").stat().st_mtime_ns == before["opinion.rss.xml"]
     # A deleted file is written again, even though nothing changed.
     (folder / "opinion.json").unlink()
-    assert publish_feeds(app.settings, app.store, now=NOW).written == ["opinion.json"]
+    assert publish_feeds(app.settings, app.store.articles, now=NOW).written == ["opinion.json"]
 
 
 def test_force_rebuilds_but_still_writes_only_different_bytes(make_app, tmp_path):
     app = make_app(feeds_settings())
     put_articles(app.store, [article(1)])
-    publish_feeds(app.settings, app.store, now=NOW)
+    publish_feeds(app.settings, app.store.articles, now=NOW)
     (tmp_path / "feeds" / "world.rss.xml").write_bytes(b"tampered")
-    report = publish_feeds(app.settings, app.store, now=NOW, force=True)
+    report = publish_feeds(app.settings, app.store.articles, now=NOW, force=True)
     assert report.written == ["world.rss.xml"]
 
 
@@ -207,7 +207,7 @@ HOSTILE = [
 def test_hostile_article_data_still_gives_valid_feeds(make_app, tmp_path, atom_schema):
     app = make_app(feeds_settings(items=20))
     put_articles(app.store, [article(n, **changes) for n, changes in enumerate(HOSTILE)])
-    publish_feeds(app.settings, app.store, now=NOW)
+    publish_feeds(app.settings, app.store.articles, now=NOW)
     assert_valid(tmp_path / "feeds", atom_schema)
     parsed = feedparser.parse((tmp_path / "feeds" / "world.atom.xml").read_bytes())
     titles = {e.title for e in parsed.entries}
@@ -230,14 +230,14 @@ def test_websub_hub_hears_of_changed_feeds_only(make_app, http_server):
     http_server.routes["/hub"] = Reply(b"", status=204)
     app = make_app(feeds_settings(websub_hub=f"{http_server.url}/hub"))
     put_articles(app.store, [article(1, "opinion")])
-    report = publish_feeds(app.settings, app.store, now=NOW, http=app.http)
+    report = publish_feeds(app.settings, app.store.articles, now=NOW, http=app.http)
     assert report.announced == 9 and report.announce_failed == 0
     posts = http_server.hits("/hub")
     assert all(p.method == "POST" and b"hub.mode=publish" in p.body for p in posts)
     assert b"hub.url=https%3A%2F%2Ftodaypress.example%2Ffeeds%2Fopinion.atom.xml" in b"".join(
         p.body for p in posts
     )
-    publish_feeds(app.settings, app.store, now=NOW, http=app.http)
+    publish_feeds(app.settings, app.store.articles, now=NOW, http=app.http)
     assert len(http_server.hits("/hub")) == 9
     atom = (Path(app.settings.resolve("feeds")) / "opinion.atom.xml").read_text()
     assert f'href="{http_server.url}/hub" rel="hub"' in atom
@@ -247,7 +247,7 @@ def test_a_failing_hub_is_logged_not_fatal(make_app, http_server, caplog):
     http_server.routes["/hub"] = Reply(b"", status=500)
     app = make_app(feeds_settings(websub_hub=f"{http_server.url}/hub"))
     put_articles(app.store, [article(1)])
-    report = publish_feeds(app.settings, app.store, now=NOW, http=app.http)
+    report = publish_feeds(app.settings, app.store.articles, now=NOW, http=app.http)
     assert report.announce_failed == 9 and report.announced == 0
     assert len(report.written) == 9
     assert "websub announce failed" in caplog.text

@@ -35,7 +35,7 @@ def test_article_fields_are_parsed(make_app, folder):
     )
     app = make_app()
     assert counts(run_gather(app)) == {"new": 1, "updated": 0, "unchanged": 0, "rejected": 0}
-    [article] = app.store.articles()
+    [article] = app.store.articles.newest()
     assert article.id == "opinion/water-rights"
     assert article.url == "https://todaypress.example/opinion/water-rights/"
     assert article.title == "Water & rights"
@@ -64,7 +64,7 @@ def test_toml_front_matter_and_site_zone_for_naive_dates(make_app, folder):
     raw["site"]["timezone"] = "Asia/Tokyo"
     app = make_app(raw)
     run_gather(app)
-    [article] = app.store.articles()
+    [article] = app.store.articles.newest()
     assert article.id == "custom-id-7"
     assert article.authors == ("Li Wei",)
     assert article.published == datetime(2026, 11, 22, 0, 0, tzinfo=UTC)  # 09:00 in Tokyo
@@ -87,8 +87,8 @@ def test_edited_file_is_one_update_with_the_same_id(make_app, folder):
     path.write_text(markdown(title="After"), encoding="utf-8")
     report = run_gather(app)
     assert counts(report) == {"new": 0, "updated": 1, "unchanged": 1, "rejected": 0}
-    assert [a.title for a in app.store.articles() if a.id == "opinion/a"] == ["After"]
-    assert app.store.count_articles() == 2
+    assert [a.title for a in app.store.articles.newest() if a.id == "opinion/a"] == ["After"]
+    assert app.store.articles.count() == 2
 
 
 def test_touched_but_identical_file_is_unchanged(make_app, folder):
@@ -117,7 +117,7 @@ def test_subfolder_names_the_section(make_app, tmp_path):
     )
     app = make_app(raw)
     run_gather(app)
-    assert {a.id: a.section for a in app.store.articles()} == {
+    assert {a.id: a.section for a in app.store.articles.newest()} == {
         "world/w": "world",
         "opinion/o": "opinion",
     }
@@ -130,8 +130,8 @@ def test_drafts_are_skipped_and_a_published_article_made_draft_is_withdrawn(make
     assert counts(run_gather(app))["new"] == 1
     live.write_text(markdown(title="Live", draft="true"), encoding="utf-8")
     assert counts(run_gather(app))["updated"] == 1
-    assert app.store.articles() == []
-    assert [a.id for a in app.store.articles(drafts=True)] == ["opinion/live"]
+    assert app.store.articles.newest() == []
+    assert [a.id for a in app.store.articles.newest(drafts=True)] == ["opinion/live"]
 
 
 def test_script_and_event_handlers_are_removed(make_app, folder):
@@ -142,7 +142,7 @@ def test_script_and_event_handlers_are_removed(make_app, folder):
     write_article(folder, "hostile.md", markdown(body=body))
     app = make_app()
     assert counts(run_gather(app))["new"] == 1
-    content = app.store.articles()[0].content
+    content = app.store.articles.newest()[0].content
     for bad in ("<script", "alert", "onerror", "onclick", "javascript:"):
         assert bad not in content
     assert 'src="https://todaypress.example/a.png"' in content
@@ -179,7 +179,7 @@ def test_every_bad_file_is_rejected_with_its_name_and_the_rest_are_stored(make_a
     assert errors.keys() == BAD_FILES.keys()
     for name, (_, reason) in BAD_FILES.items():
         assert reason in errors[name], (name, errors[name])
-    assert sorted(a.title for a in app.store.articles()) == ["Good one", "Good two"]
+    assert sorted(a.title for a in app.store.articles.newest()) == ["Good one", "Good two"]
     # Rejected files are reported again next time (they are still broken), never stored.
     assert counts(run_gather(app)) == {
         "new": 0,
@@ -193,11 +193,11 @@ def test_breaking_a_stored_article_keeps_the_stored_version(make_app, folder):
     path = write_article(folder, "a.md", markdown(title="Good"))
     app = make_app()
     run_gather(app)
-    before = app.store.articles()
+    before = app.store.articles.newest()
     path.write_bytes(b"---\ntitle: [\n---\n\xff\xfe")
     report = run_gather(app)
     assert counts(report)["rejected"] == 1
-    assert app.store.articles() == before
+    assert app.store.articles.newest() == before
     path.write_text(markdown(title="Fixed"), encoding="utf-8")
     assert counts(run_gather(app))["updated"] == 1
 
@@ -210,7 +210,7 @@ def test_duplicate_ids_are_rejected_not_flipped(make_app, folder):
     report = run_gather(app)
     assert counts(report) == {"new": 0, "updated": 0, "unchanged": 1, "rejected": 1}
     assert "id 'same' is already used by" in report.sections["opinion"].errors[0]["reason"]
-    assert [a.title for a in app.store.articles()] == ["One"]
+    assert [a.title for a in app.store.articles.newest()] == ["One"]
 
 
 def test_renamed_file_with_explicit_id_keeps_the_article(make_app, folder):
@@ -232,6 +232,6 @@ def test_dates_stay_timezone_aware(make_app, folder):
     write_article(folder, "a.md", markdown(date="2026-11-20T23:30:00-05:00"))
     app = make_app()
     run_gather(app)
-    published = app.store.articles()[0].published
+    published = app.store.articles.newest()[0].published
     assert published.utcoffset() == timedelta(0)
     assert published == datetime(2026, 11, 20, 23, 30, tzinfo=timezone(timedelta(hours=-5)))

@@ -14,9 +14,9 @@ from pathlib import Path
 import html5lib
 import pytest
 
-from publisher.editions import new_edition
-from publisher.mailing import Mailer
+from publisher.digest.editions import new_edition
 from publisher.models import EditionKind, Frequency, Subscriber, SubscriberStatus
+from publisher.pipeline import mailer as build_mailer
 from tests.conftest import base_settings
 from tests.helpers import article, put_articles
 
@@ -61,7 +61,7 @@ def person(n: int, name: str, sections: tuple[str, ...]) -> Subscriber:
 
 
 def build(app, people):
-    mailer = Mailer(app)
+    mailer = build_mailer(app)
     edition = new_edition(EditionKind.DAILY, CUTOFF, app.settings.site.zone)
     plan = mailer.plan(edition, people)
     return mailer, plan, list(mailer.messages(plan))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.related import RelatedEngine
-from publisher.related_index import RelatedIndex, build_index, refresh_index
+from publisher.related.engine import RelatedEngine
+from publisher.related.index import RelatedIndex, build_index, refresh_index
 from publisher.settings import RelatedSettings
 from publisher.store import Store
 from tests.conftest import run_cli
@@ -59,7 +59,7 @@ def archive(store: Store) -> Store:
 
 
 def engine(store: Store, tmp_path: Path, **settings) -> RelatedEngine:
-    index = refresh_index(store, tmp_path / "related")
+    index = refresh_index(store.articles, tmp_path / "related")
     return RelatedEngine(index, RelatedSettings(**settings))
 
 
@@ -130,7 +130,7 @@ def test_scheduled_articles_are_not_returned_before_their_time(archive, tmp_path
         "Why the Tahl Gorge dam filling schedule leaves Sahrun river farmers in Harrat short."
     )
     put_articles(archive, [story(8, "Analysis: the dam", analysis, published=later, updated=later)])
-    index = refresh_index(archive, tmp_path / "related")
+    index = refresh_index(archive.articles, tmp_path / "related")
     settings = RelatedSettings(limit=5)
     now = RelatedEngine(index, settings, now=DAY + timedelta(days=1)).related(["world/story-1"])
     assert "world/story-8" not in ids(now["world/story-1"])
@@ -212,33 +212,35 @@ def test_non_english_text(store, tmp_path):
 
 def test_index_is_updated_incrementally_and_persisted(archive, tmp_path):
     path = tmp_path / "related"
-    refresh_index(archive, path)
+    refresh_index(archive.articles, path)
     saved = {p.name: p.stat().st_mtime_ns for p in path.iterdir()}
     time.sleep(0.01)
-    assert refresh_index(archive, path).size == 7
+    assert refresh_index(archive.articles, path).size == 7
     assert {p.name: p.stat().st_mtime_ns for p in path.iterdir()} == saved  # not rewritten
     ended = """The Halvard strike ended after Northmere agreed to retrain dockworkers for the
     automated cranes and to guarantee pay for three years; ships began unloading at dawn."""
     put_articles(archive, [story(9, "Halvard strike ends with deal", ended, section="business")])
-    assert refresh_index(archive, path).size == 8
+    assert refresh_index(archive.articles, path).size == 8
     assert (path / "base.npz").stat().st_mtime_ns == saved["base.npz"]  # only the delta is written
     assert (path / "delta.npz").stat().st_mtime_ns != saved["delta.npz"]
     loaded = RelatedIndex.load(path)
     assert loaded is not None and loaded.size == 8 and loaded.base_rows == 7
     settings = RelatedSettings()
     incremental = RelatedEngine(loaded, settings).related(["business/story-4"])
-    rebuilt = RelatedEngine(build_index(archive), settings).related(["business/story-4"])
+    rebuilt = RelatedEngine(build_index(archive.articles), settings).related(["business/story-4"])
     assert set(ids(incremental["business/story-4"])) == set(ids(rebuilt["business/story-4"]))
     assert "business/story-9" in ids(incremental["business/story-4"])
 
 
 def test_a_delta_from_another_base_is_ignored(archive, tmp_path):
     path = tmp_path / "related"
-    refresh_index(archive, path)
+    refresh_index(archive.articles, path)
     put_articles(archive, [story(9, "Halvard strike ends with deal", STRIKE_1)])
-    refresh_index(archive, path)
+    refresh_index(archive.articles, path)
     delta = (path / "delta.npz").read_bytes()
-    refresh_index(archive, path, rebuild=True)  # a new base, as if the delta write was lost
+    refresh_index(
+        archive.articles, path, rebuild=True
+    )  # a new base, as if the delta write was lost
     (path / "delta.npz").write_bytes(delta)
     loaded = RelatedIndex.load(path)
     assert loaded is not None and loaded.size == 8 and len(loaded.ids) == 8
@@ -248,7 +250,7 @@ def test_a_corrupt_index_file_is_rebuilt(archive, tmp_path):
     path = tmp_path / "related"
     path.mkdir()
     (path / "base.npz").write_bytes(b"not an index")
-    assert refresh_index(archive, path).size == 7
+    assert refresh_index(archive.articles, path).size == 7
     assert RelatedIndex.load(path) is not None
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from publisher.app import open_app
-from publisher.editions import new_edition
+from publisher.digest.editions import new_edition
 from publisher.gather import gather
-from publisher.mailing import Mailer
 from publisher.models import EditionKind, Frequency, Subscriber, SubscriberStatus
-from publisher.related import RelatedEngine
-from publisher.related_index import refresh_index
+from publisher.pipeline import mailer as build_mailer
+from publisher.related.engine import RelatedEngine
+from publisher.related.index import refresh_index
 from publisher.settings import RelatedSettings, load_settings
 from publisher.store import Store
 from tests.conftest import ROOT, base_settings
@@ -68,7 +68,7 @@ def islands(store: Store) -> Store:
 
 
 def links(store: Store, tmp_path: Path, article_id: str, **settings: object) -> list[str]:
-    index = refresh_index(store, tmp_path / "related")
+    index = refresh_index(store.articles, tmp_path / "related")
     engine = RelatedEngine(index, RelatedSettings(**settings), now=STORY_DAY + timedelta(days=30))
     return [item.id for item in engine.related([article_id])[article_id]]
 
@@ -181,8 +181,10 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelatedEngine]:
     shutil.copytree(ROOT / "content", folder / "content")
     app = open_app(load_settings(folder / "settings.toml"))
     try:
-        gather(app.store, app.section_sources())
-        index = refresh_index(app.store, app.settings.resolve(app.settings.related.index_path))
+        gather(app.store.articles, app.section_sources())
+        index = refresh_index(
+            app.store.articles, app.settings.resolve(app.settings.related.index_path)
+        )
         yield RelatedEngine(index, app.settings.related, now=CUTOFF)
     finally:
         app.close()
@@ -283,7 +285,7 @@ def test_an_article_with_no_links_has_no_related_block(make_app, monkeypatch):
         ],
         now=CUTOFF - timedelta(hours=2),
     )
-    mailer = Mailer(app)
+    mailer = build_mailer(app)
     edition = new_edition(EditionKind.DAILY, CUTOFF, app.settings.site.zone)
     plan = mailer.plan(edition, [reader(1, "world"), reader(2, "opinion")])
     built = {m.subscriber.id: bodies(m.data) for m in mailer.messages(plan)}

@@ -10,16 +10,11 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 
-from publisher.models import Article
-from publisher.schema import articles
-from publisher.store import (
-    MIGRATIONS,
-    SourceState,
-    Store,
-    StoredArticle,
-    _row,
-    create_store_engine,
-)
+from publisher.models import Article, SourceState
+from publisher.store import Store
+from publisher.store.articles import StoredArticle, _row
+from publisher.store.db import MIGRATIONS, create_store_engine
+from publisher.store.schema import articles
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -51,19 +46,19 @@ def stored(n: int, **changes) -> StoredArticle:
 
 def test_round_trip_keeps_every_field_and_the_instant(store: Store):
     items = [stored(n) for n in range(3)]
-    store.save_gathered(new=items, changed=[], touched=[], state=None, now=NOW)
-    found = store.articles()
+    store.articles.save_gathered(new=items, changed=[], touched=[], state=None, now=NOW)
+    found = store.articles.newest()
     assert [a.id for a in found] == ["a2", "a1", "a0"]  # newest first
     assert found[2] == items[0].article
     assert found[2].published.tzinfo is not None
 
 
 def test_migrate_twice_keeps_data(store: Store, store_url: str):
-    store.save_gathered(new=[stored(1)], changed=[], touched=[], state=None, now=NOW)
-    store.migrate()
+    store.articles.save_gathered(new=[stored(1)], changed=[], touched=[], state=None, now=NOW)
+    store.db.migrate()
     again = Store.open(store_url)
-    assert again.count_articles() == 1
-    with again.engine.connect() as conn:
+    assert again.articles.count() == 1
+    with again.db.engine.connect() as conn:
         head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert head == ScriptDirectory.from_config(_config()).get_current_head()
     again.close()
@@ -87,51 +82,53 @@ def test_an_old_database_is_upgraded_in_place(store_url: str):
         conn.execute(articles.insert().values(_row(stored(1), NOW) | {"first_seen": NOW}))
     engine.dispose()
     store = Store.open(store_url)
-    tables = set(inspect(store.engine).get_table_names())
+    tables = set(inspect(store.db.engine).get_table_names())
     assert {"articles", "source_state", "subscribers", "editions", "deliveries"} <= tables
-    assert store.article("a1") == stored(1).article
-    with store.engine.connect() as conn:  # backfilled by migration 0003
+    assert store.articles.get("a1") == stored(1).article
+    with store.db.engine.connect() as conn:  # backfilled by migration 0003
         assert conn.execute(select(articles.c.visible_since)).scalar_one() == NOW
     store.close()
 
 
 def test_a_failed_write_leaves_nothing_half_done(store: Store):
-    store.save_gathered(new=[stored(1)], changed=[], touched=[], state=None, now=NOW)
+    store.articles.save_gathered(new=[stored(1)], changed=[], touched=[], state=None, now=NOW)
     state = SourceState(key="k", etag='"e"', item_count=2)
     with pytest.raises(Exception):  # noqa: B017 - the database's own integrity error
-        store.save_gathered(
+        store.articles.save_gathered(
             new=[stored(2), stored(1)], changed=[], touched=[], state=state, now=NOW
         )
-    assert store.count_articles() == 1
-    assert store.source_state("k") == SourceState(key="k")
+    assert store.articles.count() == 1
+    assert store.articles.source_state("k") == SourceState(key="k")
 
 
 def test_source_state_upsert(store: Store):
-    store.save_gathered(
+    store.articles.save_gathered(
         new=[], changed=[], touched=[], state=SourceState(key="k", etag="1"), now=NOW
     )
-    store.save_gathered(
+    store.articles.save_gathered(
         new=[],
         changed=[],
         touched=[],
         state=SourceState(key="k", cursor="c", item_count=4),
         now=NOW,
     )
-    assert store.source_state("k") == SourceState(key="k", cursor="c", item_count=4)
+    assert store.articles.source_state("k") == SourceState(key="k", cursor="c", item_count=4)
 
 
 def test_update_and_touch(store: Store):
-    store.save_gathered(new=[stored(1)], changed=[], touched=[], state=None, now=NOW)
-    store.save_gathered(new=[], changed=[stored(1, title="New")], touched=[], state=None, now=NOW)
-    store.save_gathered(
+    store.articles.save_gathered(new=[stored(1)], changed=[], touched=[], state=None, now=NOW)
+    store.articles.save_gathered(
+        new=[], changed=[stored(1, title="New")], touched=[], state=None, now=NOW
+    )
+    store.articles.save_gathered(
         new=[], changed=[], touched=[("a1", "moved.md", "9:9")], state=None, now=NOW
     )
-    assert store.article("a1").title == "New"
-    assert store.fingerprints("world:markdown:content/world") == {"moved.md": "9:9"}
-    assert store.existing(["a1", "zzz"]).keys() == {"a1"}
+    assert store.articles.get("a1").title == "New"
+    assert store.articles.fingerprints("world:markdown:content/world") == {"moved.md": "9:9"}
+    assert store.articles.existing(["a1", "zzz"]).keys() == {"a1"}
 
 
 def test_naive_datetimes_are_refused(store: Store):
     item = stored(1, published=datetime(2026, 1, 1))
     with pytest.raises(Exception, match="naive datetime"):
-        store.save_gathered(new=[item], changed=[], touched=[], state=None, now=NOW)
+        store.articles.save_gathered(new=[item], changed=[], touched=[], state=None, now=NOW)

@@ -11,9 +11,9 @@ import pytest
 
 from publisher.errors import UserError
 from publisher.models import SubscriberStatus
-from publisher.subscribers import export_csv, import_csv, new_subscriber
-from publisher.subscriberstore import SubscriberStore
-from publisher.tokens import Purpose, Tokens
+from publisher.subscribers.csvio import export_csv, import_csv
+from publisher.subscribers.tokens import Purpose, Tokens
+from publisher.subscribers.validate import new_subscriber
 from tests.conftest import run_cli
 
 KNOWN = ["world", "opinion", "culture"]
@@ -39,7 +39,7 @@ def test_new_subscriber_is_validated():
 
 
 def test_adding_twice_is_refused(store):
-    subscribers = SubscriberStore(store)
+    subscribers = store.subscribers
     subscribers.add(new_subscriber("a@example.com", known=KNOWN), now=NOW)
     with pytest.raises(UserError, match="already subscribed"):
         subscribers.add(new_subscriber("a@example.com", known=KNOWN), now=NOW)
@@ -58,7 +58,7 @@ old@example.com,Already here,
 
 
 def test_import_reports_every_bad_row_and_keeps_the_good_ones(store):
-    subscribers = SubscriberStore(store)
+    subscribers = store.subscribers
     subscribers.add(new_subscriber("old@example.com", known=KNOWN), now=NOW)
     report = import_csv(io.StringIO(CSV), subscribers, known=KNOWN, confirmed=True, now=NOW)
     assert report.added == 2
@@ -76,7 +76,7 @@ def test_import_reports_every_bad_row_and_keeps_the_good_ones(store):
 
 
 def test_import_without_confirmed_is_pending_and_status_column_wins(store):
-    subscribers = SubscriberStore(store)
+    subscribers = store.subscribers
     data = (
         "email,name,sections,status\na@example.com,A,world,\nb@example.com,B,world,unsubscribed\n"
     )
@@ -88,14 +88,14 @@ def test_import_without_confirmed_is_pending_and_status_column_wins(store):
 def test_a_file_without_an_email_column_is_refused(store):
     with pytest.raises(UserError, match="'email' column"):
         import_csv(
-            io.StringIO("name\nx\n"), SubscriberStore(store), known=KNOWN, confirmed=False, now=NOW
+            io.StringIO("name\nx\n"), store.subscribers, known=KNOWN, confirmed=False, now=NOW
         )
 
 
 def test_export_then_import_round_trip(store, tmp_path):
     from publisher.store import Store
 
-    source = SubscriberStore(store)
+    source = store.subscribers
     import_csv(io.StringIO(CSV), source, known=KNOWN, confirmed=True, now=NOW)
     source.add(
         new_subscriber("w@example.com", name='Quote "me", please', frequency="weekly", known=KNOWN),
@@ -103,7 +103,7 @@ def test_export_then_import_round_trip(store, tmp_path):
     )
     exported = export_csv(source.iter())
     other = Store.open(f"sqlite:///{tmp_path / 'other.db'}")
-    target = SubscriberStore(other)
+    target = other.subscribers
     report = import_csv(io.StringIO(exported), target, known=KNOWN, confirmed=False, now=NOW)
     assert report.errors == []
     assert export_csv(target.iter()) == exported
@@ -111,7 +111,7 @@ def test_export_then_import_round_trip(store, tmp_path):
 
 
 def make_subscriber(store, email="a@example.com"):
-    return SubscriberStore(store).add(new_subscriber(email, known=KNOWN), now=NOW)
+    return store.subscribers.add(new_subscriber(email, known=KNOWN), now=NOW)
 
 
 def test_tokens_work_for_one_subscriber_and_one_purpose_only(store):

@@ -35,7 +35,7 @@ def test_posts_of_the_category_over_several_pages(make_app, http_server):
     hits = http_server.hits("/wp-json/wp/v2/posts")
     assert [h.query["page"] for h in hits] == [["1"], ["2"], ["3"]]
     assert all(h.query["categories"] == ["3"] and h.query["_embed"] == ["1"] for h in hits)
-    article = app.store.article("https://wp.example/?p=1")
+    article = app.store.articles.get("https://wp.example/?p=1")
     assert article is not None
     assert article.title == "Post number 1 \u2013 update"
     assert article.summary == "Excerpt of post 1\u2026"
@@ -66,7 +66,7 @@ def test_second_gather_asks_only_for_modified_posts(make_app, http_server):
     assert http_server.hits("/wp-json/wp/v2/posts")[-1].query["modified_after"] == [
         "2026-11-06T09:29:59"
     ]
-    assert app.store.article("https://wp.example/?p=1").title == "Edited"
+    assert app.store.articles.get("https://wp.example/?p=1").title == "Edited"
     run_gather(app)
     assert http_server.hits("/wp-json/wp/v2/posts")[-1].query["modified_after"] == [
         "2026-11-27T11:59:59"
@@ -94,7 +94,7 @@ def test_server_error_on_first_page_is_a_source_error(make_app, http_server):
     report = run_gather(app)
     [error] = report.sections["world"].errors
     assert error["reason"] == "HTTP 500" and "page=1" in error["where"]
-    assert app.store.count_articles() == 0
+    assert app.store.articles.count() == 0
 
 
 def test_malformed_posts_are_rejected_individually(make_app, http_server):
@@ -114,7 +114,7 @@ def test_malformed_posts_are_rejected_individually(make_app, http_server):
     reasons = [f"{e['where']}: {e['reason']}" for e in report.sections["world"].errors]
     assert any("post-2/: post has neither a title nor any text" in r for r in reasons)
     # A title of only markup is no title: the excerpt's first words stand in.
-    titled = app.store.article("https://wp.example/?p=6")
+    titled = app.store.articles.get("https://wp.example/?p=6")
     assert titled is not None and titled.title == "Excerpt of post 6…"
     assert any("post-3/: date_gmt: cannot parse 'not a date'" in r for r in reasons)
     assert any("posts/4: post has no usable link" in r for r in reasons)

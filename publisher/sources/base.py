@@ -9,9 +9,8 @@ from typing import Protocol
 import httpx
 
 from publisher.errors import SourceError
-from publisher.models import Candidate, Rejection
+from publisher.models import Candidate, Rejection, SourceState
 from publisher.settings import GatherSettings, SiteSettings
-from publisher.store import SourceState
 
 
 @dataclass(frozen=True, kw_only=True)

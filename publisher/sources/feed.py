@@ -9,12 +9,11 @@ import feedparser
 import httpx
 
 from publisher.errors import ItemRejected, SourceError
-from publisher.models import Article, Candidate
+from publisher.models import Article, Candidate, SourceState
 from publisher.sanitize import clean_html, plain_text, text_to_html
 from publisher.settings import FeedSourceSettings
 from publisher.sources import fields, http
 from publisher.sources.base import Batch, Previous, SourceContext
-from publisher.store import SourceState
 
 
 class FeedSource:

@@ -9,12 +9,11 @@ from typing import Any
 import httpx
 
 from publisher.errors import ItemRejected, SourceError
-from publisher.models import Article, Candidate
+from publisher.models import Article, Candidate, SourceState
 from publisher.sanitize import clean_html, plain_text
 from publisher.settings import WordPressSourceSettings
 from publisher.sources import fields, http
 from publisher.sources.base import Batch, Previous, SourceContext
-from publisher.store import SourceState
 
 PER_PAGE = 100
 # `modified_after` is exclusive; step back a little so a post saved in the same second

@@ -18,7 +18,7 @@ from email.header import Header
 from email.quoprimime import body_encode
 from email.utils import format_datetime, formataddr, parseaddr
 
-from publisher.render import SLOTS, RenderedVariant
+from publisher.digest.render import SLOTS, RenderedVariant
 
 _SLOT_PATTERN = re.compile("|".join(SLOTS.values()))
 _SLOT_NAMES = {marker: name for name, marker in SLOTS.items()}

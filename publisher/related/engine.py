@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import numpy as np
 import scipy.sparse as sp
 
-from publisher.related_index import RelatedIndex
+from publisher.related.index import RelatedIndex
 from publisher.settings import RelatedSettings
 
 QUERY_TERMS = 48  # strongest terms of an article used to find candidates (as "more like this")

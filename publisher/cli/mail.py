@@ -1,53 +1,37 @@
-"""Command-line commands for subscribers, digest previews and sends."""
+"""Commands about mail: subscribers, digest previews and sends."""
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
-from datetime import UTC, datetime
-from email import message_from_bytes, policy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
-from publisher.cli import _console, _Context, _print_json, cli
-from publisher.editions import new_edition
-from publisher.errors import UserError
-from publisher.models import EditionKind, Subscriber, SubscriberStatus
-from publisher.subscribers import (
-    export_csv,
-    import_csv,
-    new_subscriber,
-    normalise_email,
-    parse_sections,
+from publisher.cli.common import (
+    Context,
+    console,
+    json_option,
+    now,
+    output_option,
+    pass_context,
+    print_json,
+    write,
 )
-from publisher.subscriberstore import SubscriberStore
+from publisher.errors import UserError
+from publisher.models import EditionKind, SubscriberStatus
+
+if TYPE_CHECKING:
+    from publisher.models import Subscriber
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def register(group: click.Group) -> None:
+    """Add this module's commands to the `publisher` group."""
+    for command in (subscribers_group, digest_group, send_command):
+        group.add_command(command)
 
 
-def _output_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "-o",
-        "--output",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="File (default: stdout).",
-    )(command)
-
-
-def _write(data: bytes, output: Path | None) -> None:
-    if output:
-        output.write_bytes(data)
-    else:
-        sys.stdout.buffer.write(data)
-
-
-@cli.group("subscribers")
+@click.group("subscribers")
 def subscribers_group() -> None:
     """Add, import, export, list and remove subscribers."""
 
@@ -59,9 +43,9 @@ def subscribers_group() -> None:
 @click.option("--frequency", type=click.Choice(["daily", "weekly"]), default="daily")
 @click.option("--confirmed", is_flag=True, help="Already consented: skip the confirmation step.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new subscriber as JSON.")
-@click.pass_obj
+@pass_context
 def subscribers_add(
-    obj: _Context,
+    obj: Context,
     email: str,
     name: str,
     sections: str,
@@ -70,15 +54,17 @@ def subscribers_add(
     as_json: bool,
 ) -> None:
     """Add one subscriber (pending unless --confirmed)."""
+    from publisher.subscribers.validate import new_subscriber
+
     with obj.app() as app:
         known = [s.slug for s in app.settings.sections]
         status = SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
         item = new_subscriber(
             email, name=name, sections=sections, known=known, status=status, frequency=frequency
         )
-        added = SubscriberStore(app.store).add(item, now=_now())
+        added = app.store.subscribers.add(item, now=now())
     if as_json:
-        _print_json(_subscriber_json(added))
+        print_json(_subscriber_json(added))
     else:
         click.echo(f"added {added.email} ({added.status.value}; {', '.join(added.sections)})")
 
@@ -86,17 +72,19 @@ def subscribers_add(
 @subscribers_group.command("import")
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--confirmed", is_flag=True, help="The list already consented: import as confirmed.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
-@click.pass_obj
-def subscribers_import(obj: _Context, file: click.File, confirmed: bool, as_json: bool) -> None:
+@json_option
+@pass_context
+def subscribers_import(obj: Context, file: click.File, confirmed: bool, as_json: bool) -> None:
     """Import a CSV (email,name,sections[,status,frequency]); report bad rows, keep good ones."""
+    from publisher.subscribers.csvio import import_csv
+
     with obj.app() as app:
         known = [s.slug for s in app.settings.sections]
         report = import_csv(
-            file, SubscriberStore(app.store), known=known, confirmed=confirmed, now=_now()
+            file, app.store.subscribers, known=known, confirmed=confirmed, now=now()
         )
     if as_json:
-        _print_json(report.as_json())
+        print_json(report.as_json())
         return
     click.echo(f"imported {report.added}, rejected {len(report.errors)}")
     for line, reason in report.errors:
@@ -104,13 +92,15 @@ def subscribers_import(obj: _Context, file: click.File, confirmed: bool, as_json
 
 
 @subscribers_group.command("export")
-@_output_option
-@click.pass_obj
-def subscribers_export(obj: _Context, output: Path | None) -> None:
+@output_option
+@pass_context
+def subscribers_export(obj: Context, output: Path | None) -> None:
     """Every subscriber as CSV, in the format `import` reads."""
+    from publisher.subscribers.csvio import export_csv
+
     with obj.app() as app:
-        data = export_csv(SubscriberStore(app.store).iter())
-    _write(data.encode("utf-8"), output)
+        data = export_csv(app.store.subscribers.iter())
+    write(data.encode("utf-8"), output)
 
 
 @subscribers_group.command("list")
@@ -118,15 +108,17 @@ def subscribers_export(obj: _Context, output: Path | None) -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object per subscriber, in a list."
 )
-@click.pass_obj
-def subscribers_list(obj: _Context, status: str | None, as_json: bool) -> None:
+@pass_context
+def subscribers_list(obj: Context, status: str | None, as_json: bool) -> None:
     """The subscribers (email, name, status, sections)."""
+    from rich.table import Table
+
     with obj.app() as app:
         found = list(
-            SubscriberStore(app.store).iter(status=SubscriberStatus(status) if status else None)
+            app.store.subscribers.iter(status=SubscriberStatus(status) if status else None)
         )
     if as_json:
-        _print_json({"count": len(found), "subscribers": [_subscriber_json(s) for s in found]})
+        print_json({"count": len(found), "subscribers": [_subscriber_json(s) for s in found]})
         return
     table = Table(
         "email", "name", "status", "frequency", "sections", title=f"{len(found)} subscribers"
@@ -135,16 +127,18 @@ def subscribers_list(obj: _Context, status: str | None, as_json: bool) -> None:
         table.add_row(
             item.email, item.name, item.status.value, item.frequency.value, ", ".join(item.sections)
         )
-    _console().print(table)
+    console().print(table)
 
 
 @subscribers_group.command("remove")
 @click.argument("email")
-@click.pass_obj
-def subscribers_remove(obj: _Context, email: str) -> None:
+@pass_context
+def subscribers_remove(obj: Context, email: str) -> None:
     """Delete a subscriber and their delivery history."""
+    from publisher.subscribers.validate import normalise_email
+
     with obj.app() as app:
-        if not SubscriberStore(app.store).remove(normalise_email(email)):
+        if not app.store.subscribers.remove(normalise_email(email)):
             raise UserError(f"{email} is not subscribed")
     click.echo(f"removed {email}")
 
@@ -159,7 +153,7 @@ def _subscriber_json(item: Subscriber) -> dict[str, object]:
     }
 
 
-@cli.group("digest")
+@click.group("digest")
 def digest_group() -> None:
     """Preview the digest."""
 
@@ -168,35 +162,41 @@ def digest_group() -> None:
 @click.option("--subscriber", "email", help="As this subscriber would get it now.")
 @click.option("--sections", help="For a reader of these sections (comma-separated).")
 @click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html")
-@_output_option
-@click.pass_obj
+@output_option
+@pass_context
 def digest_preview(
-    obj: _Context, email: str | None, sections: str | None, fmt: str, output: Path | None
+    obj: Context, email: str | None, sections: str | None, fmt: str, output: Path | None
 ) -> None:
     """Render the next daily digest without sending it."""
+    from publisher.digest.editions import new_edition
+    from publisher.pipeline import mailer as build_mailer
+    from publisher.subscribers.validate import normalise_email, parse_sections
+
     if email and sections:
         raise UserError("give --subscriber or --sections, not both")
-    from publisher.mailing import Mailer, preview_subscriber
+    from publisher.digest.build import preview_subscriber
 
     with obj.app() as app:
-        mailer = Mailer(app)
+        mailer = build_mailer(app)
         known = [s.slug for s in app.settings.sections]
         if email:
             subscriber = mailer.subscribers.by_email(normalise_email(email))
             if subscriber is None:
                 raise UserError(f"{email} is not subscribed")
         else:
-            subscriber = preview_subscriber(parse_sections(sections or "", known), _now())
-        edition = new_edition(EditionKind.DAILY, _now(), app.settings.site.zone)
+            subscriber = preview_subscriber(parse_sections(sections or "", known), now())
+        edition = new_edition(EditionKind.DAILY, now(), app.settings.site.zone)
         plan = mailer.plan(edition, [subscriber])
         built = next(mailer.messages(plan), None)
         if built is None:
             raise UserError(f"nothing new to send to {subscriber.email}")
-    _write(_preview_part(built.data, fmt), output)
+    write(_preview_part(built.data, fmt), output)
 
 
 def _preview_part(message: bytes, fmt: str) -> bytes:
     """The whole message, or the one part a reader sees, decoded from the built message."""
+    from email import message_from_bytes, policy
+
     if fmt == "eml":
         return message
     parsed = message_from_bytes(message, policy=policy.default)
@@ -205,7 +205,7 @@ def _preview_part(message: bytes, fmt: str) -> bytes:
     return part.get_content().encode("utf-8")
 
 
-@cli.command("send")
+@click.command("send")
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -214,18 +214,20 @@ def _preview_part(message: bytes, fmt: str) -> bytes:
 @click.option(
     "--edition", "kind", type=click.Choice([k.value for k in EditionKind]), default="daily"
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
-@click.pass_obj
-def send_command(obj: _Context, dry_run: bool, kind: str, as_json: bool) -> None:
+@json_option
+@pass_context
+def send_command(obj: Context, dry_run: bool, kind: str, as_json: bool) -> None:
     """The editor's send of the current edition."""
+    from publisher.digest.editions import new_edition
+    from publisher.pipeline import mailer as build_mailer
+
     if not dry_run:
         raise UserError("sending is not available yet; use --dry-run to build every message")
-    from publisher.mailing import Mailer
 
     with obj.app() as app:
-        edition = new_edition(EditionKind(kind), _now(), app.settings.site.zone)
-        report = Mailer(app).dry_run(edition)
+        edition = new_edition(EditionKind(kind), now(), app.settings.site.zone)
+        report = build_mailer(app).dry_run(edition)
     if as_json:
-        _print_json(report.as_json())
+        print_json(report.as_json())
     else:
         click.echo(json.dumps(report.as_json()))

@@ -17,7 +17,7 @@ import cssutils
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from premailer import Premailer
 
-from publisher.digest import Variant
+from publisher.digest.plan import Variant
 from publisher.models import Article, Edition
 from publisher.settings import Settings
 
@@ -28,7 +28,7 @@ SLOTS = {
     "preferences": "pubslot0preferences",
 }
 PREHEADER_CHARS = 140
-BUILT_IN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+BUILT_IN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 
 def template_folders(settings: Settings) -> list[Path]:

@@ -1,76 +1,20 @@
-"""Subscriber input: email validation, section choices, CSV import and export."""
+"""Subscribers as CSV: import (each bad row reported, good rows kept) and export."""
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
 
-from email_validator import EmailNotValidError, validate_email
-
 from publisher.errors import UserError
 from publisher.models import Frequency, Subscriber, SubscriberStatus
-from publisher.subscriberstore import NewSubscriber, SubscriberStore
+from publisher.store.subscribers import NewSubscriber, SubscriberStore
+from publisher.subscribers.validate import new_subscriber
 
 CSV_FIELDS = ("email", "name", "sections", "status", "frequency")
-_SECTION_SPLIT = re.compile(r"[,;]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def normalise_email(raw: str) -> str:
-    """The address in canonical form; UserError saying why it is not a valid address."""
-    try:
-        checked = validate_email(raw.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise UserError(f"invalid email address {raw.strip()!r}: {exc}") from None
-    # Mailbox names are case-insensitive in practice: one person, one subscription.
-    return (checked.ascii_email or checked.normalized).lower()
-
-
-def parse_sections(raw: str | Sequence[str], known: Sequence[str]) -> tuple[str, ...]:
-    """Section slugs from "a,b" or "a;b" (empty: every section), each checked against `known`."""
-    names = _SECTION_SPLIT.split(raw) if isinstance(raw, str) else list(raw)
-    chosen = tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
-    unknown = [name for name in chosen if name not in known]
-    if unknown:
-        raise UserError(f"unknown section(s) {', '.join(unknown)} (known: {', '.join(known)})")
-    return chosen or tuple(known)
-
-
-def clean_name(raw: str) -> str:
-    """A display name without control characters (no header or template injection by newline)."""
-    return " ".join(_CONTROL.sub(" ", raw).split())[:200]
-
-
-def new_subscriber(
-    email: str,
-    *,
-    name: str = "",
-    sections: str | Sequence[str] = "",
-    known: Sequence[str],
-    status: str | SubscriberStatus = SubscriberStatus.PENDING,
-    frequency: str | Frequency = Frequency.DAILY,
-) -> NewSubscriber:
-    """A validated subscriber, or a UserError naming the field that is wrong."""
-    return NewSubscriber(
-        email=normalise_email(email),
-        name=clean_name(name),
-        sections=parse_sections(sections, known),
-        status=_choice(SubscriberStatus, status, "status"),
-        frequency=_choice(Frequency, frequency, "frequency"),
-    )
-
-
-def _choice(kind: type[SubscriberStatus] | type[Frequency], value: object, label: str) -> object:
-    try:
-        return kind(str(value).strip().lower())
-    except ValueError:
-        allowed = ", ".join(member.value for member in kind)
-        raise UserError(f"{label} {value!r} is not one of {allowed}") from None
 
 
 @dataclass(kw_only=True)

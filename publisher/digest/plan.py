@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from publisher.editions import EditionStore, variant_fingerprint
+from publisher.digest.editions import variant_fingerprint
 from publisher.models import Article, Edition, Subscriber
+from publisher.store.editions import EditionStore
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

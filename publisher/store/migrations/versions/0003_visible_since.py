@@ -7,7 +7,7 @@ Revises: 0002
 import sqlalchemy as sa
 from alembic import op
 
-from publisher.schema import UtcDateTime
+from publisher.store.schema import UtcDateTime
 
 revision = "0003"
 down_revision = "0002"

@@ -7,7 +7,7 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
-from publisher.schema import UtcDateTime
+from publisher.store.schema import UtcDateTime
 
 revision = "0002"
 down_revision = "0001"

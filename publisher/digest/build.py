@@ -9,16 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
-from publisher.app import App
-from publisher.digest import EditionPlan, plan_edition
-from publisher.editions import EditionStore, lookback
-from publisher.message import Envelope, PreparedVariant, Recipient, message_id
+from publisher.digest.editions import lookback
+from publisher.digest.message import Envelope, PreparedVariant, Recipient, message_id
+from publisher.digest.plan import EditionPlan, plan_edition
+from publisher.digest.render import Link, RelatedLookup, Renderer
 from publisher.models import Edition, EditionKind, Frequency, Subscriber, SubscriberStatus
-from publisher.pipeline import related_engine
-from publisher.related import RelatedEngine
-from publisher.render import Link, Renderer
-from publisher.subscriberstore import SubscriberStore
-from publisher.tokens import Purpose, Tokens
+from publisher.settings import Settings
+from publisher.store import Store
+from publisher.subscribers.tokens import Purpose, Tokens
 
 VariantLinks = Mapping[str, Mapping[str, Sequence[Link]]]
 
@@ -59,17 +57,22 @@ class BuildReport:
 
 
 class Mailer:
-    """Builds the messages of editions for one configuration."""
+    """Builds the messages of editions for one configuration.
 
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.settings = app.settings
-        self.editions = EditionStore(app.store)
-        self.subscribers = SubscriberStore(app.store)
-        self.tokens = Tokens(app.settings.secrets.secret_key)
-        self.renderer = Renderer(app.settings)
-        self._engine: RelatedEngine | None = None
-        sender = parseaddr(app.settings.digest.sender)[1]
+    `related` gives the related links of a digest's articles (never one of the digest's own);
+    without it, digests carry no related links."""
+
+    def __init__(
+        self, settings: Settings, store: Store, related: RelatedLookup | None = None
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.editions = store.editions
+        self.subscribers = store.subscribers
+        self.tokens = Tokens(settings.secrets.secret_key)
+        self.renderer = Renderer(settings)
+        self._related = related
+        sender = parseaddr(settings.digest.sender)[1]
         self.domain = sender.rsplit("@", 1)[-1]
 
     def audience(self, edition: Edition) -> Iterator[Subscriber]:
@@ -149,20 +152,9 @@ class Mailer:
 
         Up to `digest.related_links` each, and none when no other article is close enough.
         """
-        limit = self.settings.digest.related_links
-        if not limit:
+        if not self.settings.digest.related_links or self._related is None:
             return {}
-        if self._engine is None:
-            self._engine = related_engine(self.app)
-        answers = self._engine.related(ids, limit=limit, exclude=ids)
-        wanted = {item.id for found in answers.values() for item in found}
-        urls = {i: found[0].url for i, found in self.app.store.articles_by_id(wanted).items()}
-        return {
-            article_id: [
-                Link(title=item.title, url=urls[item.id]) for item in found if item.id in urls
-            ]
-            for article_id, found in answers.items()
-        }
+        return self._related(ids)
 
     def dry_run(self, edition: Edition, *, workers: int = 0) -> BuildReport:
         """Build every message of the edition to its final bytes, in parallel; record nothing."""
@@ -213,7 +205,7 @@ def _build_groups(
 def _build_group(index: int) -> tuple[int, int, int]:
     assert _JOB is not None
     mailer, plan, links, groups = _JOB
-    mailer.app.store.engine.dispose(close=False)  # never share the parent's connections
+    mailer.store.db.engine.dispose(close=False)  # never share the parent's connections
     return mailer.count(plan, links, groups[index])
 
 

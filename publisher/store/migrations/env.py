@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from publisher.schema import metadata
+from publisher.store.schema import metadata
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from publisher.errors import UserError
 from publisher.models import Frequency, Subscriber, SubscriberStatus
-from publisher.schema import subscribers
-from publisher.store import Store
+from publisher.store.db import Database
+from publisher.store.schema import subscribers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,13 +31,13 @@ class NewSubscriber:
 class SubscriberStore:
     """All reads and writes of subscribers."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def add(self, new: NewSubscriber, *, now: datetime) -> Subscriber:
         """Store one subscriber; a UserError if the address is already on the list."""
         try:
-            with self.store.writing() as conn:
+            with self.db.writing() as conn:
                 conn.execute(insert(subscribers).values(_row(new, now)))
         except IntegrityError:
             raise UserError(f"{new.email} is already subscribed") from None
@@ -49,7 +49,7 @@ class SubscriberStore:
         """Store many subscribers in one transaction (emails must be new and distinct)."""
         rows = [_row(item, now) for item in items]
         if rows:
-            with self.store.writing() as conn:
+            with self.db.writing() as conn:
                 for start in range(0, len(rows), 1000):
                     conn.execute(insert(subscribers), rows[start : start + 1000])
         return len(rows)
@@ -57,7 +57,7 @@ class SubscriberStore:
     def by_email(self, email: str) -> Subscriber | None:
         """The subscriber with this (normalised) address, or None."""
         query = select(subscribers).where(subscribers.c.email == email)
-        with self.store.engine.begin() as conn:
+        with self.db.engine.begin() as conn:
             row = conn.execute(query).first()
         return None if row is None else _subscriber(row)
 
@@ -65,7 +65,7 @@ class SubscriberStore:
         """Which of these addresses are already on the list."""
         wanted = list(emails)
         found: set[str] = set()
-        with self.store.engine.begin() as conn:
+        with self.db.engine.begin() as conn:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 query = select(subscribers.c.email).where(subscribers.c.email.in_(chunk))
@@ -81,13 +81,13 @@ class SubscriberStore:
             query = query.where(subscribers.c.status == status.value)
         if frequency is not None:
             query = query.where(subscribers.c.frequency == frequency.value)
-        with self.store.engine.connect() as conn:
+        with self.db.engine.connect() as conn:
             for row in conn.execution_options(yield_per=2000).execute(query):
                 yield _subscriber(row)
 
     def remove(self, email: str) -> bool:
         """Delete a subscriber and their delivery records; False if there was none."""
-        with self.store.writing() as conn:
+        with self.db.writing() as conn:
             result = conn.execute(delete(subscribers).where(subscribers.c.email == email))
         return result.rowcount == 1
 

@@ -1,19 +1,18 @@
-"""Editions: their keys, creating them (once), and what each subscriber was already sent."""
+"""Editions in the database: creating them (once), and what each subscriber was already sent."""
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from publisher.errors import PublisherError
-from publisher.models import Article, Edition, EditionKind
-from publisher.schema import articles, deliveries, edition_variants, editions
-from publisher.store import Store, article_from_row
+from publisher.models import Article, Edition
+from publisher.store.articles import article_from_row
+from publisher.store.db import Database
+from publisher.store.schema import articles, deliveries, edition_variants, editions
 
 FAILED = "failed"
 
@@ -22,32 +21,11 @@ class EditionExists(PublisherError):
     """An edition with this key was already created (by this process or another)."""
 
 
-def edition_key(kind: EditionKind, moment: datetime, zone: tzinfo) -> str:
-    """`daily:2026-11-28`, `weekly:2026-W48` or `manual:2026-11-28T14:05:09`, in the site's zone."""
-    local = moment.astimezone(zone)
-    if kind is EditionKind.DAILY:
-        return f"daily:{local:%Y-%m-%d}"
-    if kind is EditionKind.WEEKLY:
-        year, week, _ = local.isocalendar()
-        return f"weekly:{year}-W{week:02d}"
-    return f"manual:{local:%Y-%m-%dT%H:%M:%S}"
-
-
-def new_edition(kind: EditionKind, now: datetime, zone: tzinfo) -> Edition:
-    """An edition of this kind for `now` (not stored yet)."""
-    return Edition(key=edition_key(kind, now, zone), kind=kind, cutoff=now)
-
-
-def variant_fingerprint(article_ids: Iterable[str]) -> str:
-    """The identity of a variant: its articles, in order."""
-    return hashlib.sha256("\x1f".join(article_ids).encode()).hexdigest()
-
-
 class EditionStore:
     """Editions, their variants, and the articles each subscriber has been sent."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def create(self, edition: Edition, *, now: datetime) -> Edition:
         """Store a new edition; EditionExists if its key is taken (the database enforces it)."""
@@ -58,7 +36,7 @@ class EditionStore:
             "created_at": now,
         }
         try:
-            with self.store.writing() as conn:
+            with self.db.writing() as conn:
                 new_id = conn.execute(insert(editions).values(values)).inserted_primary_key[0]
         except IntegrityError:
             raise EditionExists(f"edition {edition.key} already exists") from None
@@ -78,7 +56,7 @@ class EditionStore:
             .where((public >= since) | (articles.c.published >= since))
             .order_by(articles.c.published.desc(), articles.c.id)
         )
-        with self.store.engine.begin() as conn:
+        with self.db.engine.begin() as conn:
             rows = conn.execute(query).all()
         return [
             (
@@ -96,7 +74,7 @@ class EditionStore:
             (edition_variants.c.edition_id == edition.id)
             & (edition_variants.c.fingerprint == fingerprint)
         )
-        with self.store.writing() as conn:
+        with self.db.writing() as conn:
             found = conn.execute(query).scalar()
             if found is not None:
                 return int(found)
@@ -130,7 +108,7 @@ class EditionStore:
             "created_at": now,
             "updated_at": now,
         }
-        with self.store.writing() as conn:
+        with self.db.writing() as conn:
             conn.execute(insert(deliveries).values(values))
 
     def sent_earlier(self, article_ids: set[str], *, before: datetime) -> dict[int, set[str]]:
@@ -144,7 +122,7 @@ class EditionStore:
             .where(editions.c.cutoff < before)
         )
         sent: dict[int, set[str]] = defaultdict(set)
-        with self.store.engine.begin() as conn:
+        with self.db.engine.begin() as conn:
             carried = {
                 row.id: shared
                 for row in conn.execute(variants_query)
@@ -173,7 +151,7 @@ class EditionStore:
             .where(deliveries.c.state != FAILED)
         )
         sent: dict[int, set[str]] = defaultdict(set)
-        with self.store.engine.begin() as conn:
+        with self.db.engine.begin() as conn:
             variants = {row.id: row.article_ids for row in conn.execute(variants_query)}
             for row in conn.execute(deliveries_query):
                 sent[row.subscriber_id].update(variants[row.variant_id])
@@ -185,9 +163,3 @@ def _aware(moment: datetime) -> datetime:
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def lookback(kind: EditionKind, days: int) -> timedelta:
-    """How far back an edition looks for articles a subscriber has not had (a week and a day
-    at least for a weekly one)."""
-    return timedelta(days=max(days, 8) if kind is EditionKind.WEEKLY else days)

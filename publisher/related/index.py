@@ -22,10 +22,10 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
 
-from publisher.indexfiles import read_arrays, sparse_arrays, sparse_from, write_arrays
 from publisher.models import Article
+from publisher.related.storage import read_arrays, sparse_arrays, sparse_from, write_arrays
 from publisher.sanitize import plain_text
-from publisher.store import Store
+from publisher.store.articles import ArticleStore
 
 log = logging.getLogger(__name__)
 FORMAT = 2  # 2: names indexed as their own terms
@@ -321,14 +321,14 @@ class RelatedIndex:
         self.watermark = datetime.fromisoformat(meta["watermark"]) if meta["watermark"] else None
 
 
-def build_index(store: Store) -> RelatedIndex:
+def build_index(store: ArticleStore) -> RelatedIndex:
     """A new index of every published article in the store."""
     index = RelatedIndex.empty()
     index.build_from(store.all_versions())  # drafts are skipped by apply()
     return index
 
 
-def _changes(store: Store, index: RelatedIndex) -> Iterator[tuple[Article, str, datetime]]:
+def _changes(store: ArticleStore, index: RelatedIndex) -> Iterator[tuple[Article, str, datetime]]:
     """What changed since the index's watermark; only articles it does not hold are read whole."""
     if index.watermark is None:
         yield from store.all_versions()
@@ -337,13 +337,13 @@ def _changes(store: Store, index: RelatedIndex) -> Iterator[tuple[Article, str, 
     needed = [entry for entry in log_entries if not index.holds(entry[0], entry[1])]
     for start in range(0, len(needed), _CHUNK):
         chunk = needed[start : start + _CHUNK]
-        found = store.articles_by_id(article_id for article_id, _, _ in chunk)
+        found = store.by_ids(article_id for article_id, _, _ in chunk)
         yield from (found[article_id] for article_id, _, _ in chunk if article_id in found)
     if log_entries:
         index.watermark = max(index.watermark, log_entries[-1][2])
 
 
-def refresh_index(store: Store, path: Path, *, rebuild: bool = False) -> RelatedIndex:
+def refresh_index(store: ArticleStore, path: Path, *, rebuild: bool = False) -> RelatedIndex:
     """Load the saved index, bring it up to date with the store, save it if it changed."""
     index = None if rebuild else RelatedIndex.load(path)
     if index is None:
@@ -354,7 +354,7 @@ def refresh_index(store: Store, path: Path, *, rebuild: bool = False) -> Related
     return update_index(store, index, path)
 
 
-def update_index(store: Store, index: RelatedIndex, path: Path) -> RelatedIndex:
+def update_index(store: ArticleStore, index: RelatedIndex, path: Path) -> RelatedIndex:
     """Apply what changed in the store since the index was last updated; save if anything did."""
     changed = index.apply(_changes(store, index))
     if len(index.ids) > _COMPACT_AT * max(index.size, 1):

@@ -8,45 +8,25 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 from lxml import etree
 
 from publisher import __version__
-from publisher.feeds import EPOCH, KINDS, FeedInfo, build_feed_files, feed_infos
+from publisher.feeds.build import EPOCH, KINDS, FeedInfo, build_feed_files, feed_infos
+from publisher.feeds.websub import announce
 from publisher.files import atomic_write
+from publisher.models import FeedsReport
 from publisher.settings import Settings
-from publisher.store import Store
+from publisher.store.articles import ArticleStore
 
 log = logging.getLogger(__name__)
 MANIFEST = ".manifest.json"
 
 
-@dataclass(kw_only=True)
-class FeedsReport:
-    """What one feeds run did: files written, files left as they were, hub announcements."""
-
-    written: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    failed: list[str] = field(default_factory=list)
-    announced: int = 0
-    announce_failed: int = 0
-
-    def as_json(self) -> dict[str, Any]:
-        """The object `publisher feeds --json` prints."""
-        return {
-            "written": self.written,
-            "unchanged": self.unchanged,
-            "files": len(self.written) + self.unchanged,
-            "failed": self.failed,
-            "websub": {"announced": self.announced, "failed": self.announce_failed},
-        }
-
-
 def publish_feeds(
     settings: Settings,
-    store: Store,
+    store: ArticleStore,
     *,
     now: datetime,
     http: httpx.Client | None = None,
@@ -76,12 +56,12 @@ def publish_feeds(
         manifest.keys[info.slug] = key
     write_if_changed(folder / MANIFEST, manifest.dump())
     if settings.feeds.websub_hub and http is not None and report.written:
-        _announce(http, settings.feeds.websub_hub, infos, report)
+        announce(http, settings.feeds.websub_hub, infos, report)
     return report
 
 
 def _write_feed(
-    store: Store,
+    store: ArticleStore,
     settings: Settings,
     info: FeedInfo,
     folder: Path,
@@ -89,7 +69,7 @@ def _write_feed(
     manifest: _Manifest,
     report: FeedsReport,
 ) -> None:
-    articles = store.articles(section=info.section, limit=settings.feeds.items, published_by=now)
+    articles = store.newest(section=info.section, limit=settings.feeds.items, published_by=now)
     # A feed without articles keeps the date it was first written empty, never 1970.
     empty_date = manifest.empty_date(info.slug, now) if not articles else EPOCH
     files = build_feed_files(info, articles, settings.tag_authority, empty_date=empty_date)
@@ -143,7 +123,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def _input_key(store: Store, info: FeedInfo, items: int, now: datetime, salt: str) -> str:
+def _input_key(store: ArticleStore, info: FeedInfo, items: int, now: datetime, salt: str) -> str:
     signature = store.signature(section=info.section, limit=items, published_by=now)
     digest = hashlib.sha256(salt.encode())
     for article_id, content_hash in signature:
@@ -155,18 +135,3 @@ def _settings_key(settings: Settings, infos: list[FeedInfo]) -> str:
     """Everything besides the articles that shapes the bytes of a feed."""
     parts = [__version__, settings.tag_authority, str(settings.feeds.items), repr(infos)]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-
-def _announce(http: httpx.Client, hub: str, infos: list[FeedInfo], report: FeedsReport) -> None:
-    """Tell the hub which feeds changed (WebSub publish); a failure is logged, never raised."""
-    urls = {info.filename(kind): info.url(kind) for info in infos for kind in KINDS}
-    for name in report.written:
-        try:
-            response = http.post(hub, data={"hub.mode": "publish", "hub.url": urls[name]})
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            report.announce_failed += 1
-            log.warning("websub announce failed hub=%s feed=%s: %s", hub, urls[name], exc)
-        else:
-            report.announced += 1
-            log.info("websub announced hub=%s feed=%s", hub, urls[name])

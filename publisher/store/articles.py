@@ -1,40 +1,27 @@
-"""The database: SQLite (WAL) by default, PostgreSQL by URL; migrated in place with Alembic."""
+"""Articles in the database: what gathering stores, and what feeds, digests and related read."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     Connection,
-    Engine,
     Select,
     case,
-    create_engine,
-    event,
     func,
     select,
-    text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 
-from publisher.errors import StoreError
-from publisher.models import Article
-from publisher.schema import articles, source_state
+from publisher.models import Article, SourceState
+from publisher.store.db import Database, chunks, dialect_insert
+from publisher.store.schema import articles, source_state
 
 log = logging.getLogger(__name__)
-MIGRATIONS = Path(__file__).parent / "migrations"
-_MIGRATION_LOCK = 7_305_000_001  # any constant: serialises concurrent migrations on PostgreSQL
-_CHUNK = 500
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,92 +60,12 @@ class SourceChanges:
         return bool(self.new or self.changed or self.touched or self.state)
 
 
-@dataclass(frozen=True, kw_only=True)
-class SourceState:
-    """Where a source left off: HTTP validators, a cursor, and how many items it held."""
+class ArticleStore:
+    """All reads and writes of articles and source state; every write is one transaction."""
 
-    key: str
-    etag: str | None = None
-    last_modified: str | None = None
-    cursor: str | None = None
-    item_count: int = 0
-
-
-def create_store_engine(url: str) -> Engine:
-    """An engine with the settings each backend needs (WAL and immediate writes on SQLite)."""
-    if url.startswith("sqlite"):
-        _make_parent(url)
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, pool_recycle=1800)
-
-
-def _make_parent(url: str) -> None:
-    path = url.split(":///", 1)[-1]
-    if path and path != ":memory:" and "://" in url:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-    # Legacy pysqlite transaction handling never BEGINs before a SELECT; take control
-    # so the "begin" hook can issue BEGIN IMMEDIATE and writers wait instead of failing.
-    dbapi_conn.isolation_level = None
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    # Writers take the write lock up front, so they wait on busy_timeout instead of failing
-    # with SQLITE_BUSY when a read transaction tries to upgrade; readers never block writers.
-    immediate = conn.get_execution_options().get("immediate", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-class Store:
-    """All reads and writes of publisher's state; every write is one transaction."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    @classmethod
-    def open(cls, url: str) -> Store:
-        """Connect and bring the schema up to date."""
-        try:
-            store = cls(create_store_engine(url))
-            store.migrate()
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the database: {exc.__class__.__name__}: {exc}") from exc
-        return store
-
-    def migrate(self) -> None:
-        """Upgrade the schema in place to the newest migration (idempotent)."""
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        with self.writing() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-
-    def close(self) -> None:
-        """Release every pooled connection."""
-        self.engine.dispose()
-
-    @contextmanager
-    def writing(self) -> Iterator[Connection]:
-        """A write transaction (on SQLite it holds the write lock from its first statement)."""
-        with self.engine.connect() as conn:
-            conn.execution_options(immediate=True)
-            with conn.begin():
-                yield conn
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.engine = db.engine
 
     # -- gathering ---------------------------------------------------------------------
 
@@ -173,7 +80,7 @@ class Store:
         found: dict[str, Existing] = {}
         columns = (articles.c.id, articles.c.content_hash, articles.c.source)
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 query = select(
                     *columns,
                     articles.c.origin,
@@ -210,13 +117,13 @@ class Store:
         sources = [changes for changes in sources if changes]
         if not sources:
             return
-        with self.writing() as conn:
+        with self.db.writing() as conn:
             rows = [
                 _row(item, now) | {"first_seen": now, "visible_since": now}
                 for changes in sources
                 for item in changes.new
             ]
-            for chunk in _chunks(rows):
+            for chunk in chunks(rows):
                 conn.execute(articles.insert(), chunk)
             for changes in sources:
                 _save_source(conn, changes, now)
@@ -237,7 +144,7 @@ class Store:
 
     # -- reading -----------------------------------------------------------------------
 
-    def articles(
+    def newest(
         self,
         *,
         section: str | None = None,
@@ -281,22 +188,22 @@ class Store:
         with self.engine.begin() as conn:
             return [(row.id, row.content_hash, row.last_changed) for row in conn.execute(query)]
 
-    def articles_by_id(self, ids: Iterable[str]) -> dict[str, tuple[Article, str, datetime]]:
+    def by_ids(self, ids: Iterable[str]) -> dict[str, tuple[Article, str, datetime]]:
         """(article, content hash, last changed) of each of these ids that exists, drafts too."""
         found = {}
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 for row in conn.execute(select(articles).where(articles.c.id.in_(chunk))):
                     found[row.id] = (article_from_row(row), row.content_hash, row.last_changed)
         return found
 
-    def article(self, article_id: str) -> Article | None:
+    def get(self, article_id: str) -> Article | None:
         """One article by id, or None."""
         with self.engine.begin() as conn:
             row = conn.execute(select(articles).where(articles.c.id == article_id)).first()
         return None if row is None else article_from_row(row)
 
-    def count_articles(self) -> int:
+    def count(self) -> int:
         """How many articles are stored, drafts included."""
         with self.engine.begin() as conn:
             return conn.execute(select(func.count()).select_from(articles)).scalar_one()
@@ -347,8 +254,7 @@ def _put_state(conn: Connection, state: SourceState, now: datetime) -> None:
         "item_count": state.item_count,
         "checked_at": now,
     }
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(source_state).values(values)
+    insert = dialect_insert(conn)(source_state).values(values)
     updates = {k: insert.excluded[k] for k in values if k != "key"}
     conn.execute(insert.on_conflict_do_update(index_elements=["key"], set_=updates))
 
@@ -393,8 +299,3 @@ def article_from_row(row: Any) -> Article:
         image_alt=row.image_alt,
         draft=row.draft,
     )
-
-
-def _chunks(items: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

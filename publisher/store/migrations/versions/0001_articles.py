@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from publisher.schema import UtcDateTime
+from publisher.store.schema import UtcDateTime
 
 revision = "0001"
 down_revision = None

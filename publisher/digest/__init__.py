@@ -1,0 +1,1 @@
+"""The digest: editions, who gets which articles, rendering, and the messages' bytes."""

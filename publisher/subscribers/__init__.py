@@ -1,0 +1,1 @@
+"""Subscribers: validating what they give, CSV import and export, their signed links."""
