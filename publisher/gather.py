@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from publisher.models import Article, Candidate, GatherReport, Outcome, Rejection, SectionReport
 from publisher.settings import GatherSettings
@@ -34,9 +34,14 @@ def gather(
     settings: GatherSettings | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     on_source: Callable[[str, str], None] = lambda section, key: None,
+    archive_older_than: timedelta | None = None,
 ) -> GatherReport:
     """Gather every source of the given sections: fetched in parallel, each source's items
-    stored as soon as it arrives; the report lists sections and errors in settings order."""
+    stored as soon as it arrives; the report lists sections and errors in settings order.
+
+    On a source's first gather, articles published more than `archive_older_than` ago are
+    archive: they feed the feeds and related links but never a digest (a new install's
+    first digest is news, not years of history)."""
     settings = settings or GatherSettings()
     jobs = [(section.slug, source) for section in sections for source in section.sources]
     position = {id(source): index for index, (_, source) in enumerate(jobs)}
@@ -60,26 +65,26 @@ def gather(
                 _record_error(report, outcome.error.where, outcome.error.reason)
             elif outcome.result is not None:
                 ready.append((source, outcome.result, report))
-        _store(store, ready, now())
+        _store(store, ready, now(), archive_older_than)
     return _merged(jobs, per_source)
 
 
 def _fetch(store: ArticleStore, source: ContentSource) -> Batch:
     """Read what the store remembers of a source, then fetch it (in a worker thread)."""
-    previous = Previous(
-        state=store.source_state(source.key), fingerprints=store.fingerprints(source.key)
-    )
-    return source.fetch(previous)
+    state = store.source_state(source.key)
+    previous = Previous(state=state, fingerprints=store.fingerprints(source.key))
+    batch = source.fetch(previous)
+    batch.first = not state.saved and not previous.fingerprints
+    return batch
 
 
 def _store(
-    store: ArticleStore, ready: list[tuple[ContentSource, Batch, SectionReport]], now: datetime
+    store: ArticleStore,
+    ready: list[tuple[ContentSource, Batch, SectionReport]],
+    now: datetime,
+    archive_older_than: timedelta | None,
 ) -> None:
     """Store what the sources that finished together found, in one transaction."""
-    ids = (candidate.article.id for _, batch, _ in ready for candidate in batch.candidates)
-    existing = store.existing(ids)
-    claimed: dict[str, tuple[str, str]] = {}  # id → (source, origin) taken in this group
-    changes = []
     for source, batch, report in ready:
         if batch.error:
             reason = f"{batch.error.reason}; stopped part-way, the rest is fetched next time"
@@ -87,8 +92,18 @@ def _store(
         if batch.not_modified:
             report.not_modified.append(source.key)
             log.info("source not modified %s", source.key)
-        changes.append(_plan(source.key, batch, existing, claimed, report))
-    store.save_changes(changes, now=now)
+    archive_line = now - archive_older_than if archive_older_than is not None else None
+    changes: list[SourceChanges] = []
+
+    def plan(existing: dict[str, Existing]) -> list[SourceChanges]:
+        claimed: dict[str, tuple[str, str]] = {}  # id → (source, origin) taken in this group
+        for source, batch, report in ready:
+            archive = archive_line if batch.first else None
+            changes.append(_plan(source.key, batch, existing, claimed, report, archive))
+        return changes
+
+    ids = (candidate.article.id for _, batch, _ in ready for candidate in batch.candidates)
+    store.apply(ids, plan, now=now)
     for change in changes:
         for item in change.new:
             log.info("new article id=%s origin=%s", item.article.id, item.origin)
@@ -115,6 +130,7 @@ def _plan(
     existing: dict[str, Existing],
     claimed: dict[str, tuple[str, str]],
     report: SectionReport,
+    archive_before: datetime | None,
 ) -> SourceChanges:
     """Sort one source's batch into what to write, counting each item in `report`."""
     present = batch.kept_origins | _origins(batch)
@@ -133,6 +149,7 @@ def _plan(
         changed=plan.changed,
         touched=plan.touched,
         state=batch.state if batch.error is None else None,
+        archive_before=archive_before,
     )
 
 

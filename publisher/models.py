@@ -155,6 +155,62 @@ class Subscriber:
         return self.confirmed_at or self.created_at
 
 
+class DeliveryState(StrEnum):
+    """Where one subscriber's message of an edition stands."""
+
+    QUEUED = "queued"  # planned, not tried yet
+    SENDING = "sending"  # claimed by a sender, under a lease
+    SENT = "sent"  # the server accepted it
+    DEFERRED = "deferred"  # a temporary failure: tried again at next_attempt_at
+    FAILED = "failed"  # gave up after the last attempt
+    BOUNCED = "bounced"  # refused for good (5xx): the subscriber is suppressed
+    SUPPRESSED = "suppressed"  # not sent: the subscriber left or was suppressed meanwhile
+
+    @property
+    def carries(self) -> bool:
+        """True when the subscriber has (or will have) this message's articles: planning
+        never gives them those articles again."""
+        return self in _CARRIES
+
+
+_CARRIES = frozenset(
+    {DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.SENT, DeliveryState.DEFERRED}
+)
+
+
+class EditionStatus(StrEnum):
+    """Where an edition's sending stands."""
+
+    PLANNED = "planned"
+    SENDING = "sending"
+    PAUSED = "paused"  # too many errors: a later send resumes it
+    HELD = "held"  # an automatic send waiting for an editor
+    CANCELLED = "cancelled"
+    DONE = "done"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EditionRecord:
+    """What planning an edition writes: its variants (fingerprint → article ids) and one
+    (subscriber id, variant fingerprint, Message-ID) per recipient."""
+
+    variants: dict[str, list[str]]
+    recipients: list[tuple[int, str, str]]
+    skipped: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannedEdition:
+    """An edition as recorded: how many variants and deliveries, and whether this call
+    planned it (False: it was planned before, and is returned as it was)."""
+
+    edition: Edition
+    variants: int
+    deliveries: int
+    skipped: int
+    created: bool
+
+
 @dataclass(frozen=True, kw_only=True)
 class Edition:
     """One digest run, identified by a unique key such as `daily:2026-11-28`."""
@@ -167,13 +223,15 @@ class Edition:
 
 @dataclass(frozen=True, kw_only=True)
 class SourceState:
-    """Where a source left off: HTTP validators, a cursor, and how many items it held."""
+    """Where a source left off: HTTP validators, a cursor, and how many items it held.
+    `saved`: read back from the store (the source was gathered before)."""
 
     key: str
     etag: str | None = None
     last_modified: str | None = None
     cursor: str | None = None
     item_count: int = 0
+    saved: bool = False
 
 
 @dataclass(kw_only=True)

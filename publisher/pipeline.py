@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from publisher.app import App
@@ -40,6 +40,7 @@ def gather_and_publish(
         app.section_sources(section),
         settings=app.settings.gather,
         on_source=on_source,
+        archive_older_than=timedelta(days=app.settings.digest.lookback_days),
     )
     written = refresh_feeds(app) if feeds else None
     if report.changed:

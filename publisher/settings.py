@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tomllib
 from email.utils import parseaddr
 from pathlib import Path
@@ -213,6 +214,11 @@ class WebSettings(_Strict):
     public_url: OptionalUrl = ""
 
 
+class SecuritySettings(_Strict):
+    # Used when PUBLISHER_SECRET_KEY is unset: created on first use (mode 0600), then kept.
+    secret_key_file: str = "var/secret.key"
+
+
 class Secrets(_Strict):
     """Values that only ever come from the environment, never from the file."""
 
@@ -238,6 +244,7 @@ class Settings(_Strict):
     digest: DigestSettings = DigestSettings()
     delivery: DeliverySettings = DeliverySettings()
     web: WebSettings = WebSettings()
+    security: SecuritySettings = SecuritySettings()
     base_dir: Path = Path(".")
     secrets: Secrets = Field(default=Secrets(), repr=False)
 
@@ -281,6 +288,45 @@ class Settings(_Strict):
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
             return prefix + str(self.resolve(url[len(prefix) :]))
         return url
+
+
+def secret_key(settings: Settings) -> str:
+    """The key that signs subscribers' links: PUBLISHER_SECRET_KEY, else the key file of the
+    settings, created with a random key (mode 0600) the first time one is needed."""
+    if settings.secrets.secret_key:
+        return settings.secrets.secret_key
+    path = settings.resolve(settings.security.secret_key_file)
+    try:
+        return _read_key(path) or _create_key(path)
+    except OSError as exc:
+        raise SettingsError(
+            f"security.secret_key_file: cannot use {path}: {exc.strerror or exc} "
+            "(or set PUBLISHER_SECRET_KEY)"
+        ) from None
+
+
+def _read_key(path: Path) -> str:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _create_key(path: Path) -> str:
+    """Write a new random key beside `path` and link it into place: of two processes doing
+    this at once, one link wins and both read the same key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(secrets.token_urlsafe(48) + "\n")
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        pass
+    finally:
+        temp.unlink()
+    return _read_key(path)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_cli
+from tests.helpers import markdown, write_article
 
 SECTIONS = {
     "world",
@@ -147,15 +149,38 @@ def test_digest_preview_and_dry_run(project: Path):
         cwd=project,
     )
     run_cli("subscribers", "add", "pending@example.com", cwd=project)
+    # The sample articles are older than the lookback: the first gather made them archive.
+    nothing = run_cli("digest", "preview", "--subscriber", "ana@example.com", cwd=project, env=env)
+    assert nothing.returncode == 2 and "nothing new for ana@example.com" in nothing.stderr
+    assert "--latest" in nothing.stderr and "Traceback" not in nothing.stderr
+    latest = run_cli("digest", "preview", "--sections", "world", "--latest", "3", cwd=project)
+    assert latest.returncode == 0, latest.stderr
+    assert latest.stdout.count('class="article"') == 3 and "Related" in latest.stdout
+    fresh = datetime.now(UTC).isoformat(timespec="seconds")
+    for section in ("world", "business"):
+        write_article(
+            project / "content" / section, "fresh.md", markdown(f"Fresh {section}", fresh)
+        )
+    run_cli("gather", "--no-feeds", cwd=project)
     html = run_cli("digest", "preview", "--subscriber", "ana@example.com", cwd=project, env=env)
     assert html.returncode == 0, html.stderr
+    assert "Fresh world" in html.stdout and html.stdout.count('class="article"') == 1
     assert (
         "<!DOCTYPE html>" in html.stdout
         and "Hello Ana," in html.stdout
         and "pubslot0" not in html.stdout
     )
     text = run_cli(
-        "digest", "preview", "--sections", "opinion", "--format", "text", cwd=project, env=env
+        "digest",
+        "preview",
+        "--sections",
+        "opinion",
+        "--latest",
+        "2",
+        "--format",
+        "text",
+        cwd=project,
+        env=env,
     )
     assert "== OPINION ==" in text.stdout and "== WORLD ==" not in text.stdout
     out = run_cli(
@@ -179,12 +204,15 @@ def test_digest_preview_and_dry_run(project: Path):
     assert report["messages"] == 2 and report["variants"] == 2 and report["subscribers"] == 2
     assert (
         report["skipped"] == 0
-        and report["bytes"] > 20_000
+        and report["bytes"] > 5_000
         and report["edition"].startswith("daily:")
     )
     again = json.loads(run_cli("send", "--dry-run", "--json", cwd=project, env=env).stdout)
     assert again["messages"] == 2  # a dry run marks nothing as sent
     real = run_cli("send", cwd=project, env=env)
     assert real.returncode == 2 and "--dry-run" in real.stderr
+    # Without PUBLISHER_SECRET_KEY, every command uses (and the first creates) var/secret.key.
     no_secret = run_cli("send", "--dry-run", cwd=project, env={"PUBLISHER_SECRET_KEY": ""})
-    assert no_secret.returncode == 2 and "PUBLISHER_SECRET_KEY" in no_secret.stderr
+    assert no_secret.returncode == 0, no_secret.stderr
+    key_file = project / "var" / "secret.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600 and len(key_file.read_text().strip()) >= 32

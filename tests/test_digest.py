@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select, update
 
 from publisher.digest.editions import new_edition
-from publisher.models import EditionKind
+from publisher.models import EditionKind, EditionRecord
 from publisher.pipeline import mailer as build_mailer
-from publisher.store.editions import EditionExists
+from publisher.store.schema import deliveries
 from publisher.subscribers.validate import new_subscriber
 from tests.conftest import base_settings
 from tests.helpers import article, put_articles
@@ -46,19 +47,22 @@ def chosen(result, email):
     return None
 
 
+def record(result) -> EditionRecord:
+    return EditionRecord(
+        variants={fp: v.ids for fp, v in result.variants.items()},
+        recipients=[(s.id, fp, f"<{s.id}@x>") for s, fp in result.recipients],
+        skipped=result.skipped,
+    )
+
+
 def deliver(app, result, state="sent"):
-    """Record the plan's messages as a delivery run would."""
-    editions = app.store.editions
-    edition = editions.create(result.edition, now=result.edition.cutoff)
-    for subscriber, fingerprint in result.recipients:
-        variant_id = editions.save_variant(edition, fingerprint, result.variants[fingerprint].ids)
-        editions.add_delivery(
-            edition,
-            subscriber.id,
-            variant_id,
-            message_id=f"<{subscriber.id}@x>",
-            state=state,
-            now=CUTOFF,
+    """Record the plan's messages, then mark them as a delivery run would."""
+    planned = app.store.editions.record(result.edition, lambda: record(result), now=CUTOFF)
+    with app.store.db.writing() as conn:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.edition_id == planned.edition.id)
+            .values(state=state)
         )
 
 
@@ -157,16 +161,20 @@ def test_nothing_new_means_no_message(app):
     assert list(build_mailer(app).messages(result)) == []
 
 
-def test_an_edition_key_can_be_created_only_once(app):
-    editions = app.store.editions
+def test_an_edition_key_is_planned_only_once(app):
+    put_articles(app.store, [article(1)], now=GATHERED)
+    subscribe(app, "a@example.com", "world")
+    mailer = build_mailer(app)
     edition = new_edition(EditionKind.DAILY, CUTOFF, app.settings.site.zone)
     assert edition.key == "daily:2026-11-28"
-    editions.create(edition, now=CUTOFF)
-    with pytest.raises(EditionExists):
-        editions.create(
-            new_edition(EditionKind.DAILY, CUTOFF + timedelta(hours=5), app.settings.site.zone),
-            now=CUTOFF,
-        )
+    first = mailer.record(edition, now=CUTOFF)
+    assert first.created and first.deliveries == 1 and first.variants == 1
+    later = new_edition(EditionKind.DAILY, CUTOFF + timedelta(hours=5), app.settings.site.zone)
+    subscribe(app, "b@example.com", "world")
+    again = mailer.record(later, now=CUTOFF)  # the same key: the first plan, nothing added
+    assert not again.created and again.edition == first.edition and again.deliveries == 1
+    with app.store.db.reading() as conn:
+        assert conn.execute(select(func.count()).select_from(deliveries)).scalar_one() == 1
     assert new_edition(EditionKind.WEEKLY, CUTOFF, app.settings.site.zone).key == "weekly:2026-W48"
 
 

@@ -95,7 +95,7 @@ def test_a_failed_write_leaves_nothing_half_done(store: Store):
     state = SourceState(key="k", etag='"e"', item_count=2)
     with pytest.raises(Exception):  # noqa: B017 - the database's own integrity error
         store.articles.save_gathered(
-            new=[stored(2), stored(1)], changed=[], touched=[], state=state, now=NOW
+            new=[stored(2), stored(3, title=None)], changed=[], touched=[], state=state, now=NOW
         )
     assert store.articles.count() == 1
     assert store.articles.source_state("k") == SourceState(key="k")
@@ -112,7 +112,9 @@ def test_source_state_upsert(store: Store):
         state=SourceState(key="k", cursor="c", item_count=4),
         now=NOW,
     )
-    assert store.articles.source_state("k") == SourceState(key="k", cursor="c", item_count=4)
+    assert store.articles.source_state("k") == SourceState(
+        key="k", cursor="c", item_count=4, saved=True
+    )
 
 
 def test_update_and_touch(store: Store):

@@ -22,7 +22,9 @@ from publisher.errors import UserError
 from publisher.models import EditionKind, SubscriberStatus
 
 if TYPE_CHECKING:
+    from publisher.digest.build import Mailer
     from publisher.models import Subscriber
+    from publisher.settings import Settings
 
 
 def register(group: click.Group) -> None:
@@ -161,36 +163,59 @@ def digest_group() -> None:
 @digest_group.command("preview")
 @click.option("--subscriber", "email", help="As this subscriber would get it now.")
 @click.option("--sections", help="For a reader of these sections (comma-separated).")
+@click.option(
+    "--latest",
+    type=click.IntRange(min=1, max=200),
+    help="The newest N articles of the reader's sections, even if none is new (a demo).",
+)
 @click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html")
 @output_option
 @pass_context
 def digest_preview(
-    obj: Context, email: str | None, sections: str | None, fmt: str, output: Path | None
+    obj: Context,
+    email: str | None,
+    sections: str | None,
+    latest: int | None,
+    fmt: str,
+    output: Path | None,
 ) -> None:
     """Render the next daily digest without sending it."""
-    from publisher.digest.editions import new_edition
-    from publisher.pipeline import mailer as build_mailer
-    from publisher.subscribers.validate import normalise_email, parse_sections
-
     if email and sections:
         raise UserError("give --subscriber or --sections, not both")
-    from publisher.digest.build import preview_subscriber
+    from publisher.digest.editions import new_edition
+    from publisher.pipeline import mailer as build_mailer
 
     with obj.app() as app:
         mailer = build_mailer(app)
-        known = [s.slug for s in app.settings.sections]
-        if email:
-            subscriber = mailer.subscribers.by_email(normalise_email(email))
-            if subscriber is None:
-                raise UserError(f"{email} is not subscribed")
-        else:
-            subscriber = preview_subscriber(parse_sections(sections or "", known), now())
+        subscriber = _preview_reader(mailer, email, sections, app.settings)
         edition = new_edition(EditionKind.DAILY, now(), app.settings.site.zone)
-        plan = mailer.plan(edition, [subscriber])
+        if latest:
+            plan = mailer.latest(edition, subscriber, latest)
+        else:
+            plan = mailer.plan(edition, [subscriber])
         built = next(mailer.messages(plan), None)
         if built is None:
-            raise UserError(f"nothing new to send to {subscriber.email}")
+            reader = "this reader" if email is None else subscriber.email
+            raise UserError(
+                f"nothing new for {reader}: no article of their sections appeared since their "
+                "last digest (use --latest N to preview the newest N articles anyway)"
+            )
     write(_preview_part(built.data, fmt), output)
+
+
+def _preview_reader(
+    mailer: Mailer, email: str | None, sections: str | None, settings: Settings
+) -> Subscriber:
+    from publisher.digest.build import preview_subscriber
+    from publisher.subscribers.validate import normalise_email, parse_sections
+
+    if email:
+        found = mailer.subscribers.by_email(normalise_email(email))
+        if found is None:
+            raise UserError(f"{email} is not subscribed")
+        return found
+    known = [s.slug for s in settings.sections]
+    return preview_subscriber(parse_sections(sections or "", known), now())
 
 
 def _preview_part(message: bytes, fmt: str) -> bytes:

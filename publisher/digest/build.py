@@ -11,10 +11,18 @@ from email.utils import parseaddr
 
 from publisher.digest.editions import lookback
 from publisher.digest.message import Envelope, PreparedVariant, Recipient, message_id
-from publisher.digest.plan import EditionPlan, plan_edition
+from publisher.digest.plan import EditionPlan, latest_plan, plan_edition
 from publisher.digest.render import Link, RelatedLookup, Renderer
-from publisher.models import Edition, EditionKind, Frequency, Subscriber, SubscriberStatus
-from publisher.settings import Settings
+from publisher.models import (
+    Edition,
+    EditionKind,
+    EditionRecord,
+    Frequency,
+    PlannedEdition,
+    Subscriber,
+    SubscriberStatus,
+)
+from publisher.settings import Settings, secret_key
 from publisher.store import Store
 from publisher.subscribers.tokens import Purpose, Tokens
 
@@ -69,7 +77,7 @@ class Mailer:
         self.store = store
         self.editions = store.editions
         self.subscribers = store.subscribers
-        self.tokens = Tokens(settings.secrets.secret_key)
+        self.tokens = Tokens(secret_key(settings))
         self.renderer = Renderer(settings)
         self._related = related
         sender = parseaddr(settings.digest.sender)[1]
@@ -95,6 +103,31 @@ class Mailer:
             lookback=lookback(edition.kind, digest.lookback_days),
             grace=timedelta(hours=digest.first_digest_hours),
         )
+
+    def latest(self, edition: Edition, subscriber: Subscriber, count: int) -> EditionPlan:
+        """The `count` newest published articles of the subscriber's sections as one digest,
+        whatever they were sent before (for a demo or a design check)."""
+        newest = self.store.articles.newest(limit=count * 20, published_by=edition.cutoff)
+        order = [section.slug for section in self.settings.sections]
+        return latest_plan(edition, subscriber, newest, section_order=order, count=count)
+
+    def record(self, edition: Edition, *, now: datetime) -> PlannedEdition:
+        """Plan the edition into the database once (the edition, its variants, a queued
+        delivery per recipient; see EditionStore.record); an edition planned before is
+        returned as it was."""
+
+        def planned() -> EditionRecord:
+            plan = self.plan(edition, self.audience(edition))
+            return EditionRecord(
+                variants={fp: variant.ids for fp, variant in plan.variants.items()},
+                recipients=[
+                    (subscriber.id, fp, message_id(edition.key, subscriber.id, self.domain))
+                    for subscriber, fp in plan.recipients
+                ],
+                skipped=plan.skipped,
+            )
+
+        return self.editions.record(edition, planned, now=now)
 
     def messages(
         self,

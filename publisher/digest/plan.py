@@ -158,3 +158,26 @@ def plan_edition(
             plan.variants[fingerprint] = Variant(fingerprint=fingerprint, articles=chosen)
         plan.recipients.append((subscriber, fingerprint))
     return plan
+
+
+def latest_plan(
+    edition: Edition,
+    subscriber: Subscriber,
+    newest: Iterable[Article],
+    *,
+    section_order: Sequence[str],
+    count: int,
+) -> EditionPlan:
+    """A plan giving `subscriber` the `count` newest of `newest` in their sections, whatever
+    they were sent before (a demo or a design check, never a send)."""
+    chosen = [a for a in newest if a.section in subscriber.sections][:count]
+    rank = {slug: position for position, slug in enumerate(section_order)}
+    ordered = tuple(sorted(chosen, key=lambda a: rank.get(a.section, len(rank))))  # stable
+    plan = EditionPlan(edition=edition)
+    if ordered:
+        fingerprint = variant_fingerprint(a.id for a in ordered)
+        plan.variants[fingerprint] = Variant(fingerprint=fingerprint, articles=ordered)
+        plan.recipients.append((subscriber, fingerprint))
+    else:
+        plan.skipped = 1
+    return plan

@@ -39,6 +39,7 @@ class Batch:
     state: SourceState | None = None
     error: SourceError | None = None
     not_modified: bool = False
+    first: bool = False  # the source's first gather (set by gathering, not by the source)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 
 from publisher.models import Article, SourceState
-from publisher.store.db import Database, chunks, dialect_insert
+from publisher.store.db import Database, chunks, dialect_insert, lock
 from publisher.store.schema import articles, source_state
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class SourceChanges:
     changed: Sequence[StoredArticle] = ()
     touched: Sequence[tuple[str, str, str]] = ()
     state: SourceState | None = None
+    archive_before: datetime | None = None  # a first gather: older new articles are archive
 
     def __bool__(self) -> bool:
         return bool(self.new or self.changed or self.touched or self.state)
@@ -77,27 +78,22 @@ class ArticleStore:
 
     def existing(self, ids: Iterable[str]) -> dict[str, Existing]:
         """What the store holds for each of these ids (absent ids are left out)."""
-        found: dict[str, Existing] = {}
-        columns = (articles.c.id, articles.c.content_hash, articles.c.source)
-        with self.engine.begin() as conn:
-            for chunk in chunks(list(ids)):
-                query = select(
-                    *columns,
-                    articles.c.origin,
-                    articles.c.fingerprint,
-                    articles.c.published,
-                    articles.c.updated,
-                ).where(articles.c.id.in_(chunk))
-                for row in conn.execute(query):
-                    found[row.id] = Existing(
-                        content_hash=row.content_hash,
-                        source=row.source,
-                        origin=row.origin,
-                        fingerprint=row.fingerprint,
-                        published=row.published,
-                        updated=row.updated,
-                    )
-        return found
+        with self.db.reading() as conn:
+            return _existing(conn, ids)
+
+    def apply(
+        self,
+        ids: Iterable[str],
+        plan: Callable[[dict[str, Existing]], Sequence[SourceChanges]],
+        *,
+        now: datetime,
+    ) -> None:
+        """Read what the store holds of `ids`, let `plan` decide what to write, and write it,
+        all in one transaction under the gather lock: two gathers at once take turns here,
+        so each sees the other's articles and every article is stored (and counted) once."""
+        with self.db.writing() as conn:
+            lock(conn, "gather")
+            _write_changes(conn, plan(_existing(conn, ids)), now)
 
     def save_gathered(
         self,
@@ -114,19 +110,9 @@ class ArticleStore:
 
     def save_changes(self, sources: Sequence[SourceChanges], *, now: datetime) -> None:
         """Save what several sources' gathers found, all in one transaction."""
-        sources = [changes for changes in sources if changes]
-        if not sources:
-            return
-        with self.db.writing() as conn:
-            rows = [
-                _row(item, now) | {"first_seen": now, "visible_since": now}
-                for changes in sources
-                for item in changes.new
-            ]
-            for chunk in chunks(rows):
-                conn.execute(articles.insert(), chunk)
-            for changes in sources:
-                _save_source(conn, changes, now)
+        if any(sources):
+            with self.db.writing() as conn:
+                _write_changes(conn, sources, now)
 
     def source_state(self, key: str) -> SourceState:
         """The saved state of a source, or an empty one for a source never gathered."""
@@ -140,6 +126,7 @@ class ArticleStore:
             last_modified=row.last_modified,
             cursor=row.cursor,
             item_count=row.item_count,
+            saved=True,
         )
 
     # -- reading -----------------------------------------------------------------------
@@ -224,6 +211,40 @@ def _newest(
     if published_by is not None:
         query = query.where(articles.c.published <= published_by)
     return query if limit is None else query.limit(limit)
+
+
+def _existing(conn: Connection, ids: Iterable[str]) -> dict[str, Existing]:
+    found: dict[str, Existing] = {}
+    columns = (articles.c.id, articles.c.content_hash, articles.c.source, articles.c.origin)
+    extra = (articles.c.fingerprint, articles.c.published, articles.c.updated)
+    for chunk in chunks(list(dict.fromkeys(ids))):
+        for row in conn.execute(select(*columns, *extra).where(articles.c.id.in_(chunk))):
+            found[row.id] = Existing(
+                content_hash=row.content_hash,
+                source=row.source,
+                origin=row.origin,
+                fingerprint=row.fingerprint,
+                published=row.published,
+                updated=row.updated,
+            )
+    return found
+
+
+def _write_changes(conn: Connection, sources: Sequence[SourceChanges], now: datetime) -> None:
+    rows = [_new_row(item, changes, now) for changes in sources for item in changes.new]
+    insert = dialect_insert(conn)(articles).on_conflict_do_nothing(index_elements=["id"])
+    for chunk in chunks(rows):
+        conn.execute(insert, chunk)
+    for changes in sources:
+        _save_source(conn, changes, now)
+
+
+def _new_row(item: StoredArticle, changes: SourceChanges, now: datetime) -> dict[str, Any]:
+    """A new article's row; one from a source's first gather dated before its archive line is
+    archive: public since its date, so it feeds the feeds and related links but no digest."""
+    published = item.article.published
+    archive = changes.archive_before is not None and published < changes.archive_before
+    return _row(item, now) | {"first_seen": now, "visible_since": published if archive else now}
 
 
 def _save_source(conn: Connection, changes: SourceChanges, now: datetime) -> None:

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, func, insert, select
 
-from publisher.errors import PublisherError
-from publisher.models import Article, Edition
+from publisher.models import (
+    Article,
+    DeliveryState,
+    Edition,
+    EditionKind,
+    EditionRecord,
+    EditionStatus,
+    PlannedEdition,
+)
 from publisher.store.articles import article_from_row
-from publisher.store.db import Database
+from publisher.store.db import Database, chunks, lock
 from publisher.store.schema import articles, deliveries, edition_variants, editions
 
-FAILED = "failed"
-
-
-class EditionExists(PublisherError):
-    """An edition with this key was already created (by this process or another)."""
+log = logging.getLogger(__name__)
+CARRYING = [state.value for state in DeliveryState if state.carries]
 
 
 class EditionStore:
@@ -27,20 +34,47 @@ class EditionStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, edition: Edition, *, now: datetime) -> Edition:
-        """Store a new edition; EditionExists if its key is taken (the database enforces it)."""
-        values = {
-            "key": edition.key,
-            "kind": edition.kind.value,
-            "cutoff": edition.cutoff,
-            "created_at": now,
-        }
-        try:
-            with self.db.writing() as conn:
-                new_id = conn.execute(insert(editions).values(values)).inserted_primary_key[0]
-        except IntegrityError:
-            raise EditionExists(f"edition {edition.key} already exists") from None
-        return Edition(key=edition.key, kind=edition.kind, cutoff=edition.cutoff, id=new_id)
+    def record(
+        self, edition: Edition, plan: Callable[[], EditionRecord], *, now: datetime
+    ) -> PlannedEdition:
+        """Plan an edition into the database once: the edition, its variants and a queued
+        delivery per recipient, written in one transaction.
+
+        The planning lock is held from before `plan` runs until the rows are committed, so two
+        planners (daily and manual, or two processes) see each other's deliveries and never
+        give one reader an article twice. An edition already planned is returned as it was:
+        this never fails and never adds rows, so a planner stopped half-way simply runs again.
+        """
+        with self.db.writing() as conn:
+            lock(conn, "plan-editions")
+            found = conn.execute(select(editions).where(editions.c.key == edition.key)).first()
+            if found is not None:
+                return _summary(conn, found, created=False)
+            record = plan()
+            edition_id = _insert_edition(conn, edition, record, now)
+            variant_ids = _insert_variants(conn, edition_id, record)
+            _insert_deliveries(conn, edition_id, variant_ids, record, now)
+        log.info(
+            "edition planned key=%s variants=%d deliveries=%d skipped=%d",
+            edition.key,
+            len(record.variants),
+            len(record.recipients),
+            record.skipped,
+        )
+        stored = replace(edition, id=edition_id)
+        return PlannedEdition(
+            edition=stored,
+            variants=len(record.variants),
+            deliveries=len(record.recipients),
+            skipped=record.skipped,
+            created=True,
+        )
+
+    def get(self, key: str) -> PlannedEdition | None:
+        """A planned edition by key, with its counts, or None."""
+        with self.db.reading() as conn:
+            found = conn.execute(select(editions).where(editions.c.key == key)).first()
+            return None if found is None else _summary(conn, found, created=False)
 
     def candidates(
         self, *, since: datetime, cutoff: datetime
@@ -67,50 +101,6 @@ class EditionStore:
             for row in rows
         ]
 
-    def save_variant(self, edition: Edition, fingerprint: str, article_ids: list[str]) -> int:
-        """Store a variant of an edition (once; the same fingerprint returns the same id)."""
-        assert edition.id is not None, "store the edition first"
-        query = select(edition_variants.c.id).where(
-            (edition_variants.c.edition_id == edition.id)
-            & (edition_variants.c.fingerprint == fingerprint)
-        )
-        with self.db.writing() as conn:
-            found = conn.execute(query).scalar()
-            if found is not None:
-                return int(found)
-            values = {
-                "edition_id": edition.id,
-                "fingerprint": fingerprint,
-                "article_ids": article_ids,
-            }
-            return int(
-                conn.execute(insert(edition_variants).values(values)).inserted_primary_key[0]
-            )
-
-    def add_delivery(
-        self,
-        edition: Edition,
-        subscriber_id: int,
-        variant_id: int,
-        *,
-        message_id: str,
-        state: str,
-        now: datetime,
-    ) -> None:
-        """Record one subscriber's message of an edition (unique per edition and subscriber)."""
-        values = {
-            "edition_id": edition.id,
-            "subscriber_id": subscriber_id,
-            "variant_id": variant_id,
-            "state": state,
-            "attempts": 0,
-            "message_id": message_id,
-            "created_at": now,
-            "updated_at": now,
-        }
-        with self.db.writing() as conn:
-            conn.execute(insert(deliveries).values(values))
-
     def sent_earlier(self, article_ids: set[str], *, before: datetime) -> dict[int, set[str]]:
         """subscriber id → which of these articles they were sent in editions before `before`.
 
@@ -131,14 +121,16 @@ class EditionStore:
             for start in range(0, len(carried), 500):
                 chunk = list(carried)[start : start + 500]
                 query = select(deliveries.c.subscriber_id, deliveries.c.variant_id).where(
-                    deliveries.c.variant_id.in_(chunk) & (deliveries.c.state != FAILED)
+                    deliveries.c.variant_id.in_(chunk) & deliveries.c.state.in_(CARRYING)
                 )
                 for row in conn.execute(query):
                     sent[row.subscriber_id].update(carried[row.variant_id])
         return sent
 
     def sent(self, *, since: datetime) -> dict[int, set[str]]:
-        """subscriber id → ids of the articles in editions since `since` that were not failures."""
+        """subscriber id → ids of the articles in editions since `since` that they have or will
+        have (deliveries queued, in flight, deferred or sent; not failed, bounced or
+        suppressed)."""
         variants_query = (
             select(edition_variants.c.id, edition_variants.c.article_ids)
             .join(editions, editions.c.id == edition_variants.c.edition_id)
@@ -148,7 +140,7 @@ class EditionStore:
             select(deliveries.c.subscriber_id, deliveries.c.variant_id)
             .join(editions, editions.c.id == deliveries.c.edition_id)
             .where(editions.c.cutoff >= since)
-            .where(deliveries.c.state != FAILED)
+            .where(deliveries.c.state.in_(CARRYING))
         )
         sent: dict[int, set[str]] = defaultdict(set)
         with self.db.engine.begin() as conn:
@@ -163,3 +155,67 @@ def _aware(moment: datetime) -> datetime:
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _insert_edition(
+    conn: Connection, edition: Edition, record: EditionRecord, now: datetime
+) -> int:
+    values = {
+        "key": edition.key,
+        "kind": edition.kind.value,
+        "cutoff": edition.cutoff,
+        "created_at": now,
+        "status": EditionStatus.PLANNED.value,
+        "recipients": len(record.recipients),
+        "skipped": record.skipped,
+    }
+    return int(conn.execute(insert(editions).values(values)).inserted_primary_key[0])
+
+
+def _insert_variants(conn: Connection, edition_id: int, record: EditionRecord) -> dict[str, int]:
+    rows = [
+        {"edition_id": edition_id, "fingerprint": fingerprint, "article_ids": ids}
+        for fingerprint, ids in record.variants.items()
+    ]
+    for chunk in chunks(rows):
+        conn.execute(insert(edition_variants), chunk)
+    query = select(edition_variants.c.fingerprint, edition_variants.c.id).where(
+        edition_variants.c.edition_id == edition_id
+    )
+    return {row.fingerprint: row.id for row in conn.execute(query)}
+
+
+def _insert_deliveries(
+    conn: Connection,
+    edition_id: int,
+    variant_ids: dict[str, int],
+    record: EditionRecord,
+    now: datetime,
+) -> None:
+    common: dict[str, Any] = {
+        "edition_id": edition_id,
+        "state": DeliveryState.QUEUED.value,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    rows = [
+        {**common, "subscriber_id": subscriber, "variant_id": variant_ids[fp], "message_id": mid}
+        for subscriber, fp, mid in record.recipients
+    ]
+    for chunk in chunks(rows, 5000):
+        conn.execute(insert(deliveries), chunk)
+
+
+def _summary(conn: Connection, row: Any, *, created: bool) -> PlannedEdition:
+    variants = conn.execute(
+        select(func.count()).where(edition_variants.c.edition_id == row.id)
+    ).scalar_one()
+    edition = Edition(key=row.key, kind=EditionKind(row.kind), cutoff=row.cutoff, id=row.id)
+    return PlannedEdition(
+        edition=edition,
+        variants=variants,
+        deliveries=row.recipients,
+        skipped=row.skipped,
+        created=created,
+    )

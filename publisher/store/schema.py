@@ -117,6 +117,10 @@ editions = Table(
     Column("kind", String(20), nullable=False),
     Column("cutoff", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("status", String(20), nullable=False, server_default="planned"),
+    Column("recipients", Integer, nullable=False, server_default="0"),
+    Column("skipped", Integer, nullable=False, server_default="0"),
+    Column("status_reason", Text),
 )
 
 edition_variants = Table(
@@ -144,8 +148,13 @@ deliveries = Table(
     Column("message_id", String(255), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("next_attempt_at", UtcDateTime),
+    Column("lease_owner", String(200)),
+    Column("lease_until", UtcDateTime),
+    Column("sent_at", UtcDateTime),
     UniqueConstraint("edition_id", "subscriber_id"),
     Index(None, "subscriber_id"),
     Index(None, "edition_id", "state"),
     Index(None, "variant_id"),
+    Index(None, "state", "next_attempt_at"),
 )
