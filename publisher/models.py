@@ -210,6 +210,42 @@ class PlannedEdition:
     skipped: int
     created: bool
 
+    def as_json(self) -> dict[str, Any]:
+        """The object `publisher editions plan --json` prints."""
+        return {
+            "edition": self.edition.key,
+            "created": self.created,
+            "variants": self.variants,
+            "deliveries": self.deliveries,
+            "skipped": self.skipped,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class EditionProgress:
+    """An edition's status and its deliveries counted by state."""
+
+    edition: Edition
+    status: EditionStatus
+    reason: str
+    created_at: datetime
+    recipients: int
+    skipped: int
+    states: dict[DeliveryState, int]
+
+    def as_json(self) -> dict[str, Any]:
+        """The object `publisher editions list --json` prints for one edition."""
+        return {
+            "key": self.edition.key,
+            "kind": self.edition.kind.value,
+            "status": self.status.value,
+            "reason": self.reason,
+            "created_at": self.created_at.isoformat(),
+            "recipients": self.recipients,
+            "skipped": self.skipped,
+            "deliveries": {state.value: count for state, count in self.states.items()},
+        }
+
 
 @dataclass(frozen=True, kw_only=True)
 class Edition:

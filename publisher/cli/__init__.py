@@ -56,7 +56,8 @@ def main() -> None:
         sys.exit(1)
 
 
-from publisher.cli import content, mail  # noqa: E402  (registers the commands on `cli`)
+from publisher.cli import content, editions, mail  # noqa: E402  (registers the commands)
 
 content.register(cli)
 mail.register(cli)
+editions.register(cli)

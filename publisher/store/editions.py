@@ -16,6 +16,7 @@ from publisher.models import (
     DeliveryState,
     Edition,
     EditionKind,
+    EditionProgress,
     EditionRecord,
     EditionStatus,
     PlannedEdition,
@@ -50,6 +51,7 @@ class EditionStore:
             found = conn.execute(select(editions).where(editions.c.key == edition.key)).first()
             if found is not None:
                 return _summary(conn, found, created=False)
+            log.info("planning edition key=%s (planning lock held)", edition.key)
             record = plan()
             edition_id = _insert_edition(conn, edition, record, now)
             variant_ids = _insert_variants(conn, edition_id, record)
@@ -75,6 +77,20 @@ class EditionStore:
         with self.db.reading() as conn:
             found = conn.execute(select(editions).where(editions.c.key == key)).first()
             return None if found is None else _summary(conn, found, created=False)
+
+    def history(self, limit: int = 50) -> list[EditionProgress]:
+        """The newest editions first, with their deliveries counted by state."""
+        newest = select(editions).order_by(editions.c.created_at.desc(), editions.c.id.desc())
+        counts = select(
+            deliveries.c.edition_id, deliveries.c.state, func.count().label("n")
+        ).group_by(deliveries.c.edition_id, deliveries.c.state)
+        with self.db.reading() as conn:
+            rows = conn.execute(newest.limit(limit)).all()
+            by_state: dict[int, dict[str, int]] = defaultdict(dict)
+            ids = [row.id for row in rows]
+            for row in conn.execute(counts.where(deliveries.c.edition_id.in_(ids))):
+                by_state[row.edition_id][row.state] = row.n
+        return [_progress(row, by_state[row.id]) for row in rows]
 
     def candidates(
         self, *, since: datetime, cutoff: datetime
@@ -218,4 +234,16 @@ def _summary(conn: Connection, row: Any, *, created: bool) -> PlannedEdition:
         deliveries=row.recipients,
         skipped=row.skipped,
         created=created,
+    )
+
+
+def _progress(row: Any, counts: dict[str, int]) -> EditionProgress:
+    return EditionProgress(
+        edition=Edition(key=row.key, kind=EditionKind(row.kind), cutoff=row.cutoff, id=row.id),
+        status=EditionStatus(row.status),
+        reason=row.status_reason or "",
+        created_at=row.created_at,
+        recipients=row.recipients,
+        skipped=row.skipped,
+        states={state: counts.get(state.value, 0) for state in DeliveryState},
     )
