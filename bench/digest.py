@@ -190,8 +190,8 @@ def mime_only(work: Path, sample: int) -> tuple[float, float]:
         message["Subject"] = rendered.subject
         message["Message-ID"] = recipient.message_id
         message["List-Unsubscribe"] = recipient.list_unsubscribe
-        message.set_content(personalise(rendered.text, recipient, escape=False))
-        message.add_alternative(personalise(rendered.html, recipient, escape=True), subtype="html")
+        message.set_content(personalise(rendered, recipient, part="text"))
+        message.add_alternative(personalise(rendered, recipient, part="html"), subtype="html")
         message.as_bytes()
     stdlib = (time.perf_counter() - start) / len(recipients)
     prepared = PreparedVariant(

@@ -42,7 +42,7 @@ def digest_html(work: Path) -> str:
     rendered = mailer.renderer.render(
         plan.edition, plan.variants[fingerprint], mailer.related_links
     )
-    html = personalise(rendered.html, mailer.recipient(subscriber, plan.edition), escape=True)
+    html = personalise(rendered, mailer.recipient(subscriber, plan.edition), part="html")
     app.close()
     return html
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import string
 import tomllib
 from email.utils import parseaddr
 from pathlib import Path
@@ -27,10 +29,36 @@ SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 RESERVED_SLUGS = frozenset({"all"})
 
 
+def _no_control(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError(f"{value!r} holds a line break or another control character")
+    return value
+
+
+def format_fields(value: str, **sample: object) -> str:
+    """Check a `{field}` template: only the named fields, plainly, and it fills in."""
+    known = ", ".join(f"{{{name}}}" for name in sample)
+    try:
+        parsed = list(string.Formatter().parse(value))
+    except ValueError as exc:
+        raise ValueError(f"{exc} (write a literal brace as {{{{ or }}}})") from None
+    for _, field, _, _ in parsed:
+        if field is not None and field not in sample:
+            raise ValueError(f"unknown field {{{field}}} (use {known})")
+    try:
+        value.format(**sample)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise ValueError(f"cannot be filled in: {exc}") from None
+    return value
+
+
 def _no_trailing_slash(value: str) -> str:
     return value.rstrip("/")
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+# Text that ends up in a mail header: a line break there would start a header of its own.
+HeaderText = Annotated[str, AfterValidator(_no_control)]
 # URLs are kept without a trailing slash, so paths can be appended with "/".
 SiteUrl = Annotated[str, Field(pattern=r"^https?://[^/\s]+"), AfterValidator(_no_trailing_slash)]
 HttpUrl = Annotated[str, Field(pattern=r"^https?://"), AfterValidator(_no_trailing_slash)]
@@ -42,7 +70,7 @@ class _Strict(BaseModel):
 
 
 class SiteSettings(_Strict):
-    name: str = Field(min_length=1)
+    name: HeaderText = Field(min_length=1)
     url: SiteUrl
     language: str = "en"
     timezone: str = "UTC"
@@ -59,10 +87,28 @@ class SiteSettings(_Strict):
             ) from None
         return value
 
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            Locale.parse(value.replace("-", "_"))
+        except (UnknownLocaleError, ValueError):
+            raise ValueError(
+                f"unknown language {value!r} (use a code like 'en', 'es', 'fr' or 'pt-BR')"
+            ) from None
+        return value
+
     @property
     def zone(self) -> ZoneInfo:
         """The site's time zone, for dates given without one."""
         return ZoneInfo(self.timezone)
+
+    @property
+    def locale(self) -> str:
+        """The language as a Babel locale name (`pt-BR` → `pt_BR`), for dates and numbers."""
+        return self.language.replace("-", "_")
 
 
 class StorageSettings(_Strict):
@@ -146,11 +192,11 @@ class RelatedSettings(_Strict):
 
 
 class DigestSettings(_Strict):
-    sender: str = "TodayPress <digest@todaypress.example>"
+    sender: HeaderText = "TodayPress <digest@todaypress.example>"
     daily: str = "0 6 * * *"
     weekly: str = "0 7 * * 1"
     # {site}, {date}, {count} and {first_title} are filled in.
-    subject: str = "{site} — {date}: {first_title}"
+    subject: HeaderText = "{site} — {date}: {first_title}"
     max_per_section: int = Field(default=10, ge=1, le=100)
     # In all: about 40 keep the HTML part under Gmail's 102 KB clipping limit.
     max_articles: int = Field(default=40, ge=1, le=200)
@@ -160,7 +206,7 @@ class DigestSettings(_Strict):
     first_digest_hours: int = Field(default=24, ge=0, le=24 * 14)
     related_links: int = Field(default=3, ge=0, le=5)
     postal_address: str = "TodayPress, 1 Press Street, Example City"
-    unsubscribe_mailto: str = ""
+    unsubscribe_mailto: HeaderText = ""
     templates: str = "templates"
     utm_source: str = "newsletter"
     utm_medium: str = "email"
@@ -176,14 +222,13 @@ class DigestSettings(_Strict):
 
     @field_validator("subject")
     @classmethod
-    def _fields(cls, value: str) -> str:
-        try:
-            value.format(site="", date="", count=0, first_title="")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(
-                f"unknown field {exc} (use {{site}}, {{date}}, {{count}}, {{first_title}})"
-            ) from None
-        return value
+    def _subject_fields(cls, value: str) -> str:
+        return format_fields(value, site="Site", date="28 November 2026", count=3, first_title="T")
+
+    @field_validator("utm_campaign")
+    @classmethod
+    def _campaign_fields(cls, value: str) -> str:
+        return format_fields(value, edition="daily:2026-11-28")
 
 
 class SmtpSettings(_Strict):

@@ -168,7 +168,7 @@ def test_digest_preview_and_dry_run(project: Path):
     assert (
         "<!DOCTYPE html>" in html.stdout
         and "Hello Ana," in html.stdout
-        and "pubslot0" not in html.stdout
+        and "pubslot" not in html.stdout
     )
     text = run_cli(
         "digest",

@@ -50,7 +50,7 @@ def digest_html(make_app, monkeypatch) -> str:
     rendered = mailer.renderer.render(
         plan.edition, plan.variants[fingerprint], mailer.related_links
     )
-    return personalise(rendered.html, mailer.recipient(subscriber, plan.edition), escape=True)
+    return personalise(rendered, mailer.recipient(subscriber, plan.edition), part="html")
 
 
 def measure(page) -> dict:

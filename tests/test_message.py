@@ -110,7 +110,7 @@ def test_every_message_is_strict_mime_with_the_spec_headers(app):
         assert message["From"].addresses[0].addr_spec == "digest@todaypress.example"
         assert message["To"].addresses[0].addr_spec == item.subscriber.email
         assert message["To"].addresses[0].display_name == item.subscriber.name
-        assert message["Subject"].startswith("TodayPress — 28 November 2026: ")
+        assert message["Subject"].startswith("TodayPress — November 28, 2026: ")
         assert message["Date"].datetime == CUTOFF
         assert message["Message-ID"] == item.message_id
         assert re.fullmatch(
@@ -195,7 +195,7 @@ def test_long_names_titles_and_trailing_spaces_stay_within_line_limits(make_app,
             assert message["To"].addresses[0].display_name == name
         else:
             assert rfc2047_display_name(item.data) == name
-        assert message["Subject"].startswith("TodayPress — 28 November 2026: A very long headline")
+        assert message["Subject"].startswith("TodayPress — November 28, 2026: A very long headline")
         head, body = item.data.split(b"\r\n\r\n", 1)
         assert max(len(line) for line in head.split(b"\r\n")) <= 998
         encoded_lines = [line for line in body.split(b"\r\n") if not line.startswith(b"--")]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from tests.conftest import Reply, base_settings
 from tests.helpers import counts, run_gather
 from tests.wordpress_fake import FakeWordPress, post
+
+BOGOTA = ZoneInfo("America/Bogota")
 
 
 def wp_settings(url: str, category: int | None = 3) -> dict:
@@ -58,19 +61,44 @@ def test_second_gather_asks_only_for_modified_posts(make_app, http_server):
     second = run_gather(app)
     assert second.sections["world"].new == second.sections["world"].updated == 0
     last = http_server.hits("/wp-json/wp/v2/posts")[-1]
-    assert last.query["modified_after"] == ["2026-11-06T09:29:59"]
+    # The cursor goes with its offset, stepped back a safety overlap of ten minutes.
+    assert last.query["modified_after"] == ["2026-11-06T09:20:00+00:00"]
     fake.posts[0] = post(1, modified="2026-11-27T12:00:00", title={"rendered": "Edited"})
     third = run_gather(app)
-    # post 5 is read again too: the cursor steps back a second so no same-second edit is missed
+    # post 5 is read again too (within the overlap): unchanged, so it costs nothing
     assert counts(third, "world") == {"new": 0, "updated": 1, "unchanged": 1, "rejected": 0}
     assert http_server.hits("/wp-json/wp/v2/posts")[-1].query["modified_after"] == [
-        "2026-11-06T09:29:59"
+        "2026-11-06T09:20:00+00:00"
     ]
     assert app.store.articles.get("https://wp.example/?p=1").title == "Edited"
     run_gather(app)
     assert http_server.hits("/wp-json/wp/v2/posts")[-1].query["modified_after"] == [
-        "2026-11-27T11:59:59"
+        "2026-11-27T11:50:00+00:00"
     ]
+
+
+def test_an_edit_on_a_site_west_of_utc_is_picked_up(make_app, http_server):
+    # The site is in UTC-5 (no summer time); WordPress compares modified_after with its local
+    # post_modified column and reads a value without an offset in the site's zone.
+    fake = FakeWordPress(posts=[post(1, modified="2026-11-20T10:00:00")], zone=BOGOTA)
+    serve(http_server, fake)
+    app = make_app(wp_settings(http_server.url))
+    assert counts(run_gather(app), "world")["new"] == 1
+    # Edited one hour after the last gather's newest change (11:00 UTC = 06:00 local).
+    edited = post(1, modified="2026-11-20T11:00:00", title={"rendered": "Edited an hour later"})
+    fake.posts[0] = edited
+    assert counts(run_gather(app), "world")["updated"] == 1
+    assert app.store.articles.get("https://wp.example/?p=1").title == "Edited an hour later"
+
+
+def test_the_fake_compares_as_wordpress_does():
+    fake = FakeWordPress(posts=[post(1, modified="2026-11-20T11:00:00")], zone=BOGOTA)
+    [local] = [fake._local(p) for p in fake.posts]
+    assert local["modified"] == "2026-11-20T06:00:00"
+    # Without an offset, 09:59:59 is read as 09:59:59 in Bogota (14:59:59 UTC): the edit at
+    # 06:00 local is older, so it is not returned; with +00:00 it is 04:59:59 local.
+    assert not fake._matches(local, {"modified_after": ["2026-11-20T09:59:59"]})
+    assert fake._matches(local, {"modified_after": ["2026-11-20T09:59:59+00:00"]})
 
 
 def test_page_timeout_keeps_earlier_pages_and_retries_next_time(make_app, http_server):

@@ -1,4 +1,16 @@
-"""A small stand-in for WordPress's /wp-json/wp/v2/posts, with the parts publisher relies on."""
+"""A small stand-in for WordPress's /wp-json/wp/v2/posts, with the parts publisher relies on.
+
+Dates are kept as WordPress keeps them: each post has `date`/`modified` in the site's own time
+zone and `date_gmt`/`modified_gmt` in UTC, and `modified_after` is compared as WordPress 6
+compares it. WP_REST_Posts_Controller::prepare_items_query turns it into a date query on the
+local `post_modified` column; WP_Date_Query::build_mysql_datetime reads a value that is not
+plain `Y`, `Y-m`, `Y-m-d` or `Y-m-d H:i` with `date_create( $datetime, wp_timezone() )`
+("Assume local timezone if not provided": an offset in the value wins, a value without one is
+read in the site's zone), converts it to the site's zone with setTimezone and formats it as
+local `Y-m-d H:i:s`; `after` is exclusive (`>`), as `inclusive` is false by default.
+(wp-includes/class-wp-date-query.php, wp-includes/rest-api/endpoints/
+class-wp-rest-posts-controller.php.)
+"""
 
 from __future__ import annotations
 
@@ -6,6 +18,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 
@@ -15,7 +28,6 @@ def post(
     """One post as the REST API returns it with `_embed`."""
     data: dict[str, Any] = {
         "id": n,
-        "date": f"2026-11-{n % 27 + 1:02d}T10:00:00",
         "date_gmt": f"2026-11-{n % 27 + 1:02d}T09:00:00",
         "modified_gmt": modified or f"2026-11-{n % 27 + 1:02d}T09:30:00",
         "guid": {"rendered": f"https://wp.example/?p={n}"},
@@ -49,6 +61,7 @@ class FakeWordPress:
     """Answers like WordPress: category filter, modified_after, pages of at most `max_per_page`."""
 
     posts: list[Any] = field(default_factory=list)
+    zone: tzinfo = UTC  # the site's time zone (Settings → General → Timezone)
     max_per_page: int = 3
     slow_pages: dict[int, float] = field(default_factory=dict)
     failing_pages: dict[int, int] = field(default_factory=dict)
@@ -62,7 +75,7 @@ class FakeWordPress:
             time.sleep(self.slow_pages[page])
         if page in self.failing_pages:
             return self.failing_pages[page], {}, b'{"code":"internal_server_error"}'
-        selected = [p for p in self.posts if self._matches(p, query)]
+        selected = [p for p in map(self._local, self.posts) if self._matches(p, query)]
         selected.sort(
             key=lambda p: (
                 (p.get("modified_gmt", ""), p.get("id", 0)) if isinstance(p, dict) else ("", 0)
@@ -79,11 +92,41 @@ class FakeWordPress:
         }
         return 200, meta, json.dumps(chunk).encode()
 
-    @staticmethod
-    def _matches(item: Any, query: dict[str, list[str]]) -> bool:
+    def _local(self, item: Any) -> Any:
+        """The post with its local `date` and `modified` filled in from the GMT ones."""
+        if not isinstance(item, dict):
+            return item
+        local = dict(item)
+        for key in ("date", "modified"):
+            gmt = item.get(f"{key}_gmt")
+            if gmt and key not in item and _parses(gmt):
+                moment = datetime.fromisoformat(gmt).replace(tzinfo=UTC).astimezone(self.zone)
+                local[key] = moment.strftime("%Y-%m-%dT%H:%M:%S")
+        return local
+
+    def _matches(self, item: Any, query: dict[str, list[str]]) -> bool:
         if not isinstance(item, dict):
             return True
         if "categories" in query and int(query["categories"][0]) not in item.get("categories", []):
             return False
         after = query.get("modified_after", [None])[0]
-        return not (after and item.get("modified_gmt", "") <= after)
+        if not after:
+            return True
+        local_after = self._site_time(after)
+        return item.get("modified", "").replace("T", " ") > local_after
+
+    def _site_time(self, value: str) -> str:
+        """`modified_after` as WP_Date_Query::build_mysql_datetime makes it: read with
+        date_create( value, wp_timezone() ), set to the site's zone, as local Y-m-d H:i:s."""
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=self.zone)  # "Assume local timezone if not provided"
+        return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _parses(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True

@@ -18,11 +18,21 @@ from email.header import Header
 from email.quoprimime import body_encode
 from email.utils import format_datetime, formataddr, parseaddr
 
-from publisher.digest.render import SLOTS, RenderedVariant
+from publisher.digest.render import RenderedVariant
+from publisher.errors import PublisherError
 
-_SLOT_PATTERN = re.compile("|".join(SLOTS.values()))
-_SLOT_NAMES = {marker: name for name, marker in SLOTS.items()}
 CRLF = b"\r\n"
+# Header values are checked at the one place they are written: no CR, LF or other control
+# character gets through, whatever cleaning upstream missed (a name, a title, a setting).
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+class HeaderError(PublisherError):
+    """A header value holds a line break or another control character: refused."""
+
+    def __init__(self, name: str, value: str) -> None:
+        super().__init__(f"{name} header refused: {value!r} holds a control character")
+        self.name = name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,7 +64,7 @@ class PreparedVariant:
         boundary = f"==pub_{rendered.fingerprint[:24]}=="
         self.head = b"".join(
             [
-                _header("From", _address_header(envelope.sender)),
+                _address_line("From", *parseaddr(envelope.sender)),
                 _header("Subject", rendered.subject),
                 _header("Date", format_datetime(envelope.date)),
                 _header("List-Id", envelope.list_id),
@@ -65,8 +75,9 @@ class PreparedVariant:
             ]
         )
         self.rendered = rendered
-        self.text = _pieces(rendered.text)
-        self.html = _pieces(rendered.html)
+        slots = _Slots(rendered.slots)
+        self.text = slots.pieces(rendered.text)
+        self.html = slots.pieces(rendered.html)
         self.part_heads = [_part_head(boundary, kind) for kind in ("plain", "html")]
         self.tail = f"--{boundary}--".encode() + CRLF
 
@@ -76,7 +87,7 @@ class PreparedVariant:
         html_values = {name: html.escape(value) for name, value in text_values.items()}
         return b"".join(
             [
-                _header("To", address(recipient.name, recipient.email)),
+                _address_line("To", recipient.name, recipient.email),
                 _header("Message-ID", recipient.message_id),
                 _list_header("List-Unsubscribe", recipient.list_unsubscribe),
                 self.head,
@@ -89,12 +100,34 @@ class PreparedVariant:
         )
 
 
-def personalise(body: str, recipient: Recipient, *, escape: bool) -> str:
-    """A body with the recipient's values in its slots (HTML-escaped with `escape`)."""
+def personalise(rendered: RenderedVariant, recipient: Recipient, *, part: str) -> str:
+    """The `part` ("html" or "text") of a variant with the recipient's values in its slots
+    (HTML-escaped in the HTML part)."""
     values = _values(recipient)
-    return _SLOT_PATTERN.sub(
-        lambda m: (html.escape if escape else str)(values[_SLOT_NAMES[m.group()]]), body
-    )
+    slots = _Slots(rendered.slots)
+    escape = html.escape if part == "html" else str
+    body = rendered.html if part == "html" else rendered.text
+    return slots.pattern.sub(lambda m: escape(values[slots.names[m.group()]]), body)
+
+
+class _Slots:
+    """Finding a variant's slot markers in its bodies."""
+
+    def __init__(self, markers: dict[str, str]) -> None:
+        self.names = {marker: name for name, marker in markers.items()}
+        self.pattern = re.compile("|".join(map(re.escape, markers.values())) or "(?!)")
+
+    def pieces(self, body: str) -> list[bytes | str]:
+        """The body QP-encoded between slots: encoded bytes alternate with slot names."""
+        pieces: list[bytes | str] = []
+        position = 0
+        normalised = body.replace("\r\n", "\n")
+        for match in self.pattern.finditer(normalised):
+            pieces.append(_qp(normalised[position : match.start()]) + b"=" + CRLF)
+            pieces.append(self.names[match.group()])
+            position = match.end()
+        pieces.append(_qp(normalised[position:]) + CRLF)
+        return pieces
 
 
 def _values(recipient: Recipient) -> dict[str, str]:
@@ -109,19 +142,6 @@ def message_id(edition_key: str, subscriber_id: int, domain: str) -> str:
     """The same Message-ID for the same edition and subscriber, every time."""
     digest = hashlib.sha256(f"{edition_key}\x1f{subscriber_id}".encode()).hexdigest()[:12]
     return f"<{edition_key.replace(':', '.')}.{subscriber_id}.{digest}@{domain}>"
-
-
-def _pieces(body: str) -> list[bytes | str]:
-    """The body QP-encoded between slots: encoded bytes alternate with slot names."""
-    pieces: list[bytes | str] = []
-    position = 0
-    normalised = body.replace("\r\n", "\n")
-    for match in _SLOT_PATTERN.finditer(normalised):
-        pieces.append(_qp(normalised[position : match.start()]) + b"=" + CRLF)
-        pieces.append(_SLOT_NAMES[match.group()])
-        position = match.end()
-    pieces.append(_qp(normalised[position:]) + CRLF)
-    return pieces
 
 
 def _fill(pieces: list[bytes | str], values: dict[str, str]) -> bytes:
@@ -145,9 +165,16 @@ def _part_head(boundary: str, subtype: str) -> bytes:
     ).encode()
 
 
-def _address_header(value: str) -> str:
-    name, mailbox = parseaddr(value)
-    return address(name, mailbox)
+def _address_line(header: str, name: str, mailbox: str) -> bytes:
+    """`Header: Name <mailbox>`, both parts checked before they are encoded and folded."""
+    _check(header, name)
+    _check(header, mailbox)
+    return _header(header, address(name, mailbox), checked=True)
+
+
+def _check(name: str, value: str) -> None:
+    if _CONTROL.search(value):
+        raise HeaderError(name, value)
 
 
 def address(name: str, mailbox: str) -> str:
@@ -182,11 +209,15 @@ def encoded_words(text: str, chunk: int = 45) -> str:
 
 def _list_header(name: str, value: str) -> bytes:
     """A header holding a list of <URI>s, one per line (cheap folding for a per-message header)."""
+    _check(name, value)
     return f"{name}: {value.replace(', <', ',' + chr(13) + chr(10) + ' <')}".encode() + CRLF
 
 
-def _header(name: str, value: str) -> bytes:
-    """One header line: RFC 2047-encoded when not ASCII, folded at 78 columns where it can be."""
+def _header(name: str, value: str, *, checked: bool = False) -> bytes:
+    """One header line: RFC 2047-encoded when not ASCII, folded at 78 columns where it can be;
+    a value with a control character is refused (HeaderError)."""
+    if not checked:
+        _check(name, value)
     if value.isascii() and (len(name) + len(value) < 78 or "=?" in value):
         return f"{name}: {value}".encode() + CRLF
     charset = "us-ascii" if value.isascii() else "utf-8"

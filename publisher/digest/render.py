@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -14,7 +15,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 os.environ.setdefault("PREMAILER_CACHE_MAXSIZE", "4096")  # read when premailer is imported
 
 import cssutils
+from babel.dates import format_date
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 from premailer import Premailer
 
 from publisher.digest.plan import Variant
@@ -22,11 +25,7 @@ from publisher.models import Article, Edition
 from publisher.settings import Settings
 
 cssutils.log.setLevel(logging.CRITICAL)  # premailer's CSS parser logs every vendor property
-SLOTS = {
-    "greeting": "pubslot0greeting",
-    "unsubscribe": "pubslot0unsubscribe",
-    "preferences": "pubslot0preferences",
-}
+SLOT_NAMES = ("greeting", "unsubscribe", "preferences")
 PREHEADER_CHARS = 140
 BUILT_IN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
@@ -45,14 +44,23 @@ class Link:
     url: str
 
 
+def new_slots() -> dict[str, str]:
+    """Markers for the per-subscriber values, random for each renderer: article text cannot
+    contain one by chance or on purpose (and so never receives a subscriber's link)."""
+    token = secrets.token_hex(12)
+    return {name: f"pubslot{token}{name}" for name in SLOT_NAMES}
+
+
 @dataclass(frozen=True, kw_only=True)
 class RenderedVariant:
-    """A variant's subject and both bodies, with SLOTS where per-subscriber values go."""
+    """A variant's subject and both bodies, with `slots` (name → marker) where the
+    per-subscriber values go."""
 
     fingerprint: str
     subject: str
     html: str
     text: str
+    slots: dict[str, str]
 
 
 RelatedLookup = Callable[[Sequence[str]], Mapping[str, Sequence[Link]]]
@@ -78,6 +86,8 @@ class Renderer:
         )
         self.css = css.read_text(encoding="utf-8")
         self.premailer_runs = 0
+        self.slots = new_slots()
+        self.locale = settings.site.locale
 
     def render(self, edition: Edition, variant: Variant, related: RelatedLookup) -> RenderedVariant:
         """Both bodies and the subject of one variant."""
@@ -89,6 +99,7 @@ class Renderer:
             subject=context["subject"],
             html=self._inline(html),
             text=text,
+            slots=self.slots,
         )
 
     def _inline(self, html: str) -> str:
@@ -113,7 +124,7 @@ class Renderer:
         titles = [article.title for article in variant.articles]
         subject = settings.digest.subject.format(
             site=settings.site.name,
-            date=f"{date:%-d %B %Y}",
+            date=format_date(date, "long", locale=self.locale),
             count=len(titles),
             first_title=titles[0],
         )
@@ -126,14 +137,14 @@ class Renderer:
             "edition": {
                 "key": edition.key,
                 "kind": edition.kind.value,
-                "date": f"{date:%A %-d %B %Y}",
+                "date": format_date(date, "full", locale=self.locale),
             },
             "subject": subject,
             "preheader": _preheader(titles),
-            "css": self.css,
+            "css": Markup(self.css),  # the operator's own file: not escaped
             "sections": self._sections(edition, variant, links),
             "links": {"archive": f"{settings.public_url}/archive/{edition.key}"},
-            "slots": SLOTS,
+            "slots": self.slots,
             "sender_line": settings.digest.postal_address,
         }
 

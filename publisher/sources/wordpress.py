@@ -16,9 +16,10 @@ from publisher.sources import fields, http
 from publisher.sources.base import Batch, Previous, SourceContext
 
 PER_PAGE = 100
-# `modified_after` is exclusive; step back a little so a post saved in the same second
-# as the last one seen is not missed (re-reading it is harmless: it is unchanged).
-_OVERLAP = timedelta(seconds=1)
+# `modified_after` is exclusive and compared with what WordPress has committed; step back a
+# safety overlap so a post saved in the same second as the last one seen, or committed a
+# little late, is not missed (re-reading a post is harmless: its content hash skips it).
+_OVERLAP = timedelta(minutes=10)
 
 
 class WordPressSource:
@@ -64,8 +65,10 @@ class WordPressSource:
         if self.category:
             params["categories"] = self.category
         if cursor:
+            # With an explicit offset: WordPress reads a value without one in the site's own
+            # zone (WP_Date_Query), which on a site west of UTC would skip recent edits.
             since = datetime.fromisoformat(cursor).replace(tzinfo=UTC) - _OVERLAP
-            params["modified_after"] = since.strftime("%Y-%m-%dT%H:%M:%S")
+            params["modified_after"] = since.isoformat(timespec="seconds")
         response = http.get(
             self.context.http,
             self.posts_url,
