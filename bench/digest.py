@@ -1,4 +1,6 @@
-"""Benchmark: every message of a daily edition for 100,000 confirmed subscribers, to final bytes.
+"""Benchmark: every message of a daily edition for 100,000 confirmed subscribers, to final bytes;
+and the planning step: the edition, its variants and 100,000 delivery rows recorded in one
+transaction, on SQLite and on PostgreSQL, against a transaction per delivery row.
 
 Subscribers choose at random among 6 sections; 60 new articles (10 a section) wait, beside an
 archive of 3,000 older ones for related links. The edition is built the way `send --dry-run`
@@ -6,7 +8,7 @@ builds it (plan, one render and premailer run per variant, bytes assembled per s
 in a child process so that its peak memory is its own. The naive way (Jinja render +
 premailer + EmailMessage for each subscriber) is timed on a sample and extrapolated.
 
-    .venv/bin/python bench/digest.py [--subscribers 100000] [--sample 200]
+    .venv/bin/python bench/digest.py [--subscribers 100000] [--sample 200] [--planning-only]
 """
 
 from __future__ import annotations
@@ -40,12 +42,15 @@ NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 WORDS = ["river", "treaty", "court", "harvest", "port", "strike", "council", "election", "union"]
 
 
-def settings(work: Path) -> Settings:
+PG_ADMIN = os.environ.get("PUBLISHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def settings(work: Path, url: str = "sqlite:///bench.db") -> Settings:
     os.environ.setdefault("PUBLISHER_SECRET_KEY", "bench-secret-key-0123456789")
     return settings_from_dict(
         {
             "site": {"name": "TodayPress", "url": "https://todaypress.example"},
-            "storage": {"url": "sqlite:///bench.db"},
+            "storage": {"url": url},
             "sections": [{"slug": s, "title": s.replace("-", " ").title()} for s in SECTIONS],
             "digest": {"max_per_section": 10},
         },
@@ -79,8 +84,8 @@ def article(n: int, rng: random.Random, when: datetime) -> StoredArticle:
     )
 
 
-def populate(work: Path, count: int) -> None:
-    app = open_app(settings(work))
+def populate(work: Path, count: int, url: str = "sqlite:///bench.db") -> None:
+    app = open_app(settings(work, url))
     rng = random.Random(5)
     archive = [article(n, rng, NOW - timedelta(days=10, minutes=n)) for n in range(1000, 4000)]
     app.store.articles.save_gathered(
@@ -205,15 +210,78 @@ def mime_only(work: Path, sample: int) -> tuple[float, float]:
     return stdlib, assembled
 
 
+def planning(work: Path, count: int, url: str) -> dict[str, float]:
+    """Seconds to plan the edition into the database (one transaction), and the naive way
+    (a transaction per delivery row) timed on a sample and extrapolated."""
+    from sqlalchemy import delete, func, insert, select
+
+    from publisher.store.schema import deliveries, editions
+
+    populate(work, count, url)
+    app = open_app(settings(work, url))
+    mailer = build_mailer(app)
+    edition = new_edition(EditionKind.DAILY, NOW, app.settings.site.zone)
+    start = time.perf_counter()
+    planned = mailer.record(edition, now=NOW)
+    seconds = time.perf_counter() - start
+    with app.store.db.reading() as conn:
+        rows = conn.execute(select(func.count()).select_from(deliveries)).scalar_one()
+        columns = conn.execute(select(deliveries).limit(2000)).mappings().all()
+    assert rows == planned.deliveries, (rows, planned.deliveries)
+    sample = [{k: v for k, v in row.items() if k != "id"} for row in columns]
+    with app.store.db.writing() as conn:
+        conn.execute(delete(deliveries).where(deliveries.c.id.in_([r["id"] for r in columns])))
+    start = time.perf_counter()
+    for row in sample:
+        with app.store.db.writing() as conn:
+            conn.execute(insert(deliveries).values(row))
+    per_row = (time.perf_counter() - start) / len(sample)
+    with app.store.db.reading() as conn:
+        assert conn.execute(select(func.count()).select_from(editions)).scalar_one() == 1
+    app.close()
+    return {"rows": rows, "seconds": seconds, "naive_s": per_row * rows}
+
+
+def bench_planning(count: int) -> None:
+    """The planning step on SQLite and on a fresh PostgreSQL database."""
+    import uuid
+
+    import psycopg
+
+    name = f"publisher_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    postgres = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    try:
+        for backend, url in (
+            ("SQLite", "sqlite:///bench.db"),
+            ("PostgreSQL", f"{postgres}/{name}"),
+        ):
+            with tempfile.TemporaryDirectory(prefix="publisher-plan-bench-") as folder:
+                result = planning(Path(folder), count, url)
+            print(
+                f"planning on {backend}: {result['rows']:,} delivery rows recorded in "
+                f"{result['seconds']:.2f} s; a transaction per row: {result['naive_s']:.0f} s "
+                f"extrapolated ({result['naive_s'] / result['seconds']:.0f}x)"
+            )
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--sample", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2, help="processes (the target: 2 cores)")
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--planning-only", action="store_true", help="only the planning step")
     args = parser.parse_args()
     if args.build:
         print(json.dumps(build(args.build, args.workers)))
+        return
+    bench_planning(args.subscribers)
+    if args.planning_only:
         return
     with tempfile.TemporaryDirectory(prefix="publisher-digest-bench-") as folder:
         work = Path(folder)

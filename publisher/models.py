@@ -319,3 +319,28 @@ class FeedsReport:
             "failed": self.failed,
             "websub": {"announced": self.announced, "failed": self.announce_failed},
         }
+
+
+@dataclass(kw_only=True)
+class BuildReport:
+    """What building an edition's messages produced (nothing is sent or recorded)."""
+
+    edition: str
+    subscribers: int = 0
+    messages: int = 0
+    variants: int = 0
+    skipped: int = 0
+    bytes: int = 0
+    premailer_runs: int = 0
+
+    def as_json(self) -> dict[str, object]:
+        """The object `publisher send --dry-run --json` prints."""
+        return {
+            "edition": self.edition,
+            "dry_run": True,
+            "subscribers": self.subscribers,
+            "messages": self.messages,
+            "variants": self.variants,
+            "skipped": self.skipped,
+            "bytes": self.bytes,
+        }

@@ -134,3 +134,15 @@ def test_naive_datetimes_are_refused(store: Store):
     item = stored(1, published=datetime(2026, 1, 1))
     with pytest.raises(Exception, match="naive datetime"):
         store.articles.save_gathered(new=[item], changed=[], touched=[], state=None, now=NOW)
+
+
+def test_the_migrations_build_the_schema_the_code_declares(store: Store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from publisher.store.schema import metadata
+
+    with store.db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        differences = compare_metadata(context, metadata)
+    assert differences == []

@@ -14,6 +14,7 @@ from publisher.digest.message import Envelope, PreparedVariant, Recipient, messa
 from publisher.digest.plan import EditionPlan, latest_plan, plan_edition
 from publisher.digest.render import Link, RelatedLookup, Renderer
 from publisher.models import (
+    BuildReport,
     Edition,
     EditionKind,
     EditionRecord,
@@ -37,31 +38,6 @@ class BuiltMessage:
     variant: str
     message_id: str
     data: bytes
-
-
-@dataclass(kw_only=True)
-class BuildReport:
-    """What building an edition's messages produced (nothing is sent or recorded)."""
-
-    edition: str
-    subscribers: int = 0
-    messages: int = 0
-    variants: int = 0
-    skipped: int = 0
-    bytes: int = 0
-    premailer_runs: int = 0
-
-    def as_json(self) -> dict[str, object]:
-        """The object `publisher send --dry-run --json` prints."""
-        return {
-            "edition": self.edition,
-            "dry_run": True,
-            "subscribers": self.subscribers,
-            "messages": self.messages,
-            "variants": self.variants,
-            "skipped": self.skipped,
-            "bytes": self.bytes,
-        }
 
 
 class Mailer:
