@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.helpers import markdown, write_article
 
 SECTIONS = {
@@ -216,3 +218,16 @@ def test_digest_preview_and_dry_run(project: Path):
     assert no_secret.returncode == 0, no_secret.stderr
     key_file = project / "var" / "secret.key"
     assert key_file.stat().st_mode & 0o777 == 0o600 and len(key_file.read_text().strip()) >= 32
+
+
+def test_help_imports_nothing_heavy():
+    """`publisher --help` answers at once: no command's heavy imports happen before it runs."""
+    heavy = {"sqlalchemy", "alembic", "premailer", "httpx", "pydantic", "rich", "sklearn", "numpy"}
+    code = (
+        "import sys, publisher.cli; "
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {heavy!r}))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert found.stdout.strip() == "[]"
