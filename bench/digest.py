@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
-from common import SECTIONS
+from common import SECTIONS as SAMPLE_SECTIONS
 
 from publisher.app import open_app
 from publisher.digest.editions import new_edition
@@ -42,6 +42,8 @@ NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 WORDS = ["river", "treaty", "court", "harvest", "port", "strike", "council", "election", "union"]
 
 
+SECTIONS = list(SAMPLE_SECTIONS)  # set from --sections before anything is built
+TAKE = 0.3  # a reader takes each section with this probability (and at least one)
 PG_ADMIN = os.environ.get("PUBLISHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -91,7 +93,7 @@ def populate(work: Path, count: int, url: str = "sqlite:///bench.db") -> None:
     app.store.articles.save_gathered(
         new=archive, changed=[], touched=[], state=None, now=NOW - timedelta(days=10)
     )
-    fresh = [article(n, rng, NOW - timedelta(minutes=10 * n)) for n in range(60)]
+    fresh = [article(n, rng, NOW - timedelta(minutes=2 * n)) for n in range(10 * len(SECTIONS))]
     app.store.articles.save_gathered(
         new=fresh, changed=[], touched=[], state=None, now=NOW - timedelta(hours=1)
     )
@@ -99,7 +101,7 @@ def populate(work: Path, count: int, url: str = "sqlite:///bench.db") -> None:
         NewSubscriber(
             email=f"reader{n}@example.com",
             name=rng.choice(["", "Ana Ruiz", "Jun Park", "Léa Novak", "O'Brien & Sons", "李雷"]),
-            sections=tuple(s for s in SECTIONS if rng.random() < 0.5) or (rng.choice(SECTIONS),),
+            sections=tuple(s for s in SECTIONS if rng.random() < TAKE) or (rng.choice(SECTIONS),),
             status=SubscriberStatus.CONFIRMED,
         )
         for n in range(count)
@@ -269,26 +271,34 @@ def bench_planning(count: int) -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def use_sections(count: int) -> None:
+    """The sample's six sections, then as many more desks as asked for."""
+    SECTIONS[:] = list(SAMPLE_SECTIONS)[:count] + [f"desk-{n}" for n in range(7, count + 1)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--sections", type=int, default=6, help="sections (desks) of the site")
     parser.add_argument("--sample", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2, help="processes (the target: 2 cores)")
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--planning-only", action="store_true", help="only the planning step")
     args = parser.parse_args()
+    use_sections(args.sections)
     if args.build:
         print(json.dumps(build(args.build, args.workers)))
         return
-    bench_planning(args.subscribers)
     if args.planning_only:
+        bench_planning(args.subscribers)
         return
     with tempfile.TemporaryDirectory(prefix="publisher-digest-bench-") as folder:
         work = Path(folder)
         started = time.perf_counter()
         populate(work, args.subscribers)
         print(
-            f"stored {args.subscribers} subscribers and 3,060 articles "
+            f"{args.sections} sections: stored {args.subscribers} subscribers and "
+            f"{3000 + 10 * args.sections:,} articles "
             f"in {time.perf_counter() - started:.0f} s"
         )
         # Warm the related index once, as the scheduler keeps it up to date between editions.
@@ -298,6 +308,7 @@ def main() -> None:
         related_engine(app)
         app.close()
         command = [sys.executable, __file__, "--build", str(work), "--workers", str(args.workers)]
+        command += ["--sections", str(args.sections)]
         child = subprocess.run(command, capture_output=True, text=True, check=True)
         result = json.loads(child.stdout.strip().splitlines()[-1])
         per_message = naive(work, args.sample)

@@ -1,7 +1,7 @@
 """The cases of the related-links evaluation, and how the links shown in them are counted.
 
 A case is an archive and the digests asked about it: each digest's articles get their links
-from the archive, never one of the digest's own articles (as `Mailer.related_links` does).
+from the archive, never one of the digest's own articles (as a digest's related links do).
 
 - dense: the whole labelled set, every article asked on its own (nothing excluded);
 - weekly digests: every week of the set, the week's articles as one digest, asked when the week

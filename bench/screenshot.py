@@ -39,9 +39,7 @@ def digest_html(work: Path) -> str:
     reader = preview_subscriber([s.slug for s in app.settings.sections], now)
     plan = mailer.plan(new_edition(EditionKind.DAILY, now, app.settings.site.zone), [reader])
     [(subscriber, fingerprint)] = plan.recipients
-    rendered = mailer.renderer.render(
-        plan.edition, plan.variants[fingerprint], mailer.related_links
-    )
+    rendered = mailer.edition_render(plan).rendered(plan.variants[fingerprint])
     html = personalise(rendered, mailer.recipient(subscriber, plan.edition), part="html")
     app.close()
     return html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -344,3 +345,17 @@ class BuildReport:
             "skipped": self.skipped,
             "bytes": self.bytes,
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Link:
+    """A related link under an article in a digest."""
+
+    title: str
+    url: str
+
+
+# The related links of an article in a digest holding these article ids (never one of them).
+RelatedLookup = Callable[[str, Collection[str]], Sequence[Link]]
+# A lookup for an edition whose digests draw their articles from these ids.
+RelatedSource = Callable[[Collection[str]], RelatedLookup]

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from publisher.app import App
-from publisher.digest.render import Link, RelatedLookup
 from publisher.feeds.write import publish_feeds
 from publisher.gather import gather
-from publisher.models import FeedsReport, GatherReport
+from publisher.models import FeedsReport, GatherReport, RelatedLookup, RelatedSource
 
 if TYPE_CHECKING:
     from publisher.digest.build import Mailer
@@ -54,32 +53,27 @@ def refresh_feeds(app: App, *, force: bool = False) -> FeedsReport:
     return publish_feeds(app.settings, app.store.articles, now=now, http=app.http, force=force)
 
 
-def related_lookup(app: App) -> RelatedLookup:
-    """Related links for a digest's articles, from an index brought up to date on first use."""
-    engine: RelatedEngine | None = None
+def related_source(app: App) -> RelatedSource:
+    """Related links for an edition's digests, from an index brought up to date on first use."""
+    from publisher.related.links import DigestLinks
 
-    def lookup(ids: Sequence[str]) -> Mapping[str, Sequence[Link]]:
-        nonlocal engine
-        engine = engine or related_engine(app)
-        limit = app.settings.digest.related_links
-        answers = engine.related(ids, limit=limit, exclude=ids)
-        wanted = {item.id for found in answers.values() for item in found}
-        urls = {i: found[0].url for i, found in app.store.articles.by_ids(wanted).items()}
-        return {
-            article_id: [
-                Link(title=item.title, url=urls[item.id]) for item in found if item.id in urls
-            ]
-            for article_id, found in answers.items()
-        }
+    links: DigestLinks | None = None
 
-    return lookup
+    def for_edition(universe: Collection[str]) -> RelatedLookup:
+        nonlocal links
+        if links is None:
+            limit = app.settings.digest.related_links
+            links = DigestLinks(related_engine(app), app.store.articles, limit=limit)
+        return links.for_edition(universe)
+
+    return for_edition
 
 
 def mailer(app: App) -> Mailer:
     """The digest builder on this app's settings and store, with related links."""
     from publisher.digest.build import Mailer
 
-    return Mailer(app.settings, app.store, related_lookup(app))
+    return Mailer(app.settings, app.store, related_source(app))
 
 
 def related_engine(app: App, *, rebuild: bool = False) -> RelatedEngine:

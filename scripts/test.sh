@@ -22,6 +22,15 @@ start_postgres
 # A real browser for the page tests: Debian's chromium (Playwright drives it; no download).
 [ -x /usr/bin/chromium ] || _apt_install chromium
 
+# The Nu HTML Checker (npm's vnu-jar, run on the machine's Java) for the digest's markup.
+command -v java >/dev/null || _apt_install default-jre-headless
+command -v npm >/dev/null || _apt_install npm
+VNU_JAR=.cache/vnu/node_modules/vnu-jar/build/dist/vnu.jar
+if [ ! -f "$VNU_JAR" ]; then
+    mkdir -p .cache/vnu
+    (cd .cache/vnu && npm install --no-audit --no-fund --silent vnu-jar@26.9.27 >/dev/null)
+fi
+
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports

@@ -47,9 +47,7 @@ def digest_html(make_app, monkeypatch) -> str:
         [preview_subscriber(["world", "culture"], CUTOFF)],
     )
     [(subscriber, fingerprint)] = plan.recipients
-    rendered = mailer.renderer.render(
-        plan.edition, plan.variants[fingerprint], mailer.related_links
-    )
+    rendered = mailer.edition_render(plan).rendered(plan.variants[fingerprint])
     return personalise(rendered, mailer.recipient(subscriber, plan.edition), part="html")
 
 

@@ -74,13 +74,17 @@ def parts(data: bytes):
     return message, text.get_content(), html.get_content()
 
 
-def test_premailer_runs_once_per_variant(app):
-    people = [person(n, f"R{n}", ("world",)) for n in range(5)] + [
-        person(9, "O", ("opinion", "world"))
-    ]
-    mailer, plan, built = build(app, people)
-    assert len(built) == 6 and len(plan.variants) == 2
-    assert mailer.renderer.premailer_runs == 2
+def test_premailer_runs_for_the_page_and_for_new_blocks_never_per_variant(app):
+    choices = [("world",), ("opinion", "world"), ("culture",), ("world", "culture"), ("opinion",)]
+    people = [person(n, f"R{n}", choices[n % len(choices)]) for n in range(20)]
+    mailer = build_mailer(app)
+    edition = new_edition(EditionKind.DAILY, CUTOFF, app.settings.site.zone)
+    plan = mailer.plan(edition, people)
+    mailer.edition_render(plan).warm(plan.variants.values())
+    assert mailer.renderer.premailer_runs == 2  # the page, then every block in one run
+    built = list(mailer.messages(plan))
+    assert len(built) == 20 and len(plan.variants) == 5
+    assert mailer.renderer.premailer_runs == 2  # joining variants runs premailer no more
 
 
 def test_names_are_escaped_in_html_and_kept_in_text(app):

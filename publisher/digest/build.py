@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -12,7 +12,7 @@ from email.utils import parseaddr
 from publisher.digest.editions import lookback
 from publisher.digest.message import Envelope, PreparedVariant, Recipient, message_id
 from publisher.digest.plan import EditionPlan, latest_plan, plan_edition
-from publisher.digest.render import Link, RelatedLookup, Renderer
+from publisher.digest.render import EditionRender, Renderer, no_related
 from publisher.models import (
     BuildReport,
     Edition,
@@ -20,14 +20,14 @@ from publisher.models import (
     EditionRecord,
     Frequency,
     PlannedEdition,
+    RelatedLookup,
+    RelatedSource,
     Subscriber,
     SubscriberStatus,
 )
 from publisher.settings import Settings, secret_key
 from publisher.store import Store
 from publisher.subscribers.tokens import Purpose, Tokens
-
-VariantLinks = Mapping[str, Mapping[str, Sequence[Link]]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,7 +47,7 @@ class Mailer:
     without it, digests carry no related links."""
 
     def __init__(
-        self, settings: Settings, store: Store, related: RelatedLookup | None = None
+        self, settings: Settings, store: Store, related: RelatedSource | None = None
     ) -> None:
         self.settings = settings
         self.store = store
@@ -56,6 +56,7 @@ class Mailer:
         self.tokens = Tokens(secret_key(settings))
         self.renderer = Renderer(settings)
         self._related = related
+        self._render: tuple[EditionPlan, EditionRender] | None = None
         sender = parseaddr(settings.digest.sender)[1]
         self.domain = sender.rsplit("@", 1)[-1]
 
@@ -106,27 +107,17 @@ class Mailer:
         return self.editions.record(edition, planned, now=now)
 
     def messages(
-        self,
-        plan: EditionPlan,
-        fingerprints: Iterable[str] | None = None,
-        links: Mapping[str, Mapping[str, Sequence[Link]]] | None = None,
+        self, plan: EditionPlan, fingerprints: Iterable[str] | None = None
     ) -> Iterator[BuiltMessage]:
-        """The planned messages (of some variants), variant by variant, each rendered once."""
-        envelope = Envelope(
-            sender=self.settings.digest.sender,
-            list_id=f"{self.settings.site.name} digest <digest.{self.domain}>",
-            date=plan.edition.cutoff,
-        )
+        """The planned messages (of some variants), variant by variant: each variant joined
+        from the edition's blocks, then each subscriber's bytes assembled from it."""
+        render = self.edition_render(plan)
+        envelope = self.envelope(plan.edition)
         by_variant: dict[str, list[Subscriber]] = {}
         for subscriber, fingerprint in plan.recipients:
             by_variant.setdefault(fingerprint, []).append(subscriber)
         for fingerprint in by_variant if fingerprints is None else fingerprints:
-            variant = plan.variants[fingerprint]
-            known = None if links is None else links[fingerprint]
-            related = self.related_links if known is None else (lambda _ids, k=known: k)
-            prepared = PreparedVariant(
-                self.renderer.render(plan.edition, variant, related), envelope
-            )
+            prepared = PreparedVariant(render.encoded(plan.variants[fingerprint]), envelope)
             for subscriber in by_variant.get(fingerprint, ()):
                 recipient = self.recipient(subscriber, plan.edition)
                 yield BuiltMessage(
@@ -135,6 +126,28 @@ class Mailer:
                     message_id=recipient.message_id,
                     data=prepared.message(recipient),
                 )
+
+    def edition_render(self, plan: EditionPlan) -> EditionRender:
+        """The renderer of the plan's edition, its blocks cached while the plan is in use."""
+        if self._render is None or self._render[0] is not plan:
+            universe = {article.id for v in plan.variants.values() for article in v.articles}
+            self._render = (plan, self.renderer.edition(plan.edition, self.related(universe)))
+        return self._render[1]
+
+    def envelope(self, edition: Edition) -> Envelope:
+        """The headers every message of the edition shares."""
+        return Envelope(
+            sender=self.settings.digest.sender,
+            list_id=f"{self.settings.site.name} digest <digest.{self.domain}>",
+            date=edition.cutoff,
+        )
+
+    def related(self, universe: Collection[str]) -> RelatedLookup:
+        """The related-links lookup for digests drawn from `universe` (none when the settings
+        ask for no related links)."""
+        if not self.settings.digest.related_links or self._related is None:
+            return no_related
+        return self._related(universe)
 
     def recipient(self, subscriber: Subscriber, edition: Edition) -> Recipient:
         """One subscriber's values: greeting, signed links, Message-ID."""
@@ -156,23 +169,17 @@ class Mailer:
             list_unsubscribe=list_unsubscribe,
         )
 
-    def related_links(self, ids: Sequence[str]) -> Mapping[str, Sequence[Link]]:
-        """Related links for each article of a digest, never one of the digest's own.
-
-        Up to `digest.related_links` each, and none when no other article is close enough.
-        """
-        if not self.settings.digest.related_links or self._related is None:
-            return {}
-        return self._related(ids)
-
     def dry_run(self, edition: Edition, *, workers: int = 0) -> BuildReport:
         """Build every message of the edition to its final bytes, in parallel; record nothing."""
         report = BuildReport(edition=edition.key)
         audience = list(self.audience(edition))
         plan = self.plan(edition, audience)
-        links = {fp: self.related_links(v.ids) for fp, v in plan.variants.items()}
+        render = self.edition_render(plan)
+        before = self.renderer.premailer_runs
+        render.warm(plan.variants.values())  # every block inlined once, before the fork
+        report.premailer_runs = self.renderer.premailer_runs - before
         workers = workers or self.settings.digest.workers or os.cpu_count() or 1
-        for messages, size, runs in _build_groups(self, plan, links, _partition(plan, workers)):
+        for messages, size, runs in _build_groups(self, plan, _partition(plan, workers)):
             report.messages += messages
             report.bytes += size
             report.premailer_runs += runs
@@ -181,29 +188,27 @@ class Mailer:
         report.skipped = plan.skipped
         return report
 
-    def count(
-        self, plan: EditionPlan, links: VariantLinks, group: list[str]
-    ) -> tuple[int, int, int]:
+    def count(self, plan: EditionPlan, group: list[str]) -> tuple[int, int, int]:
         """(messages, bytes, premailer runs) of building the variants in `group`."""
         runs = self.renderer.premailer_runs
         messages = size = 0
-        for built in self.messages(plan, group, links):
+        for built in self.messages(plan, group):
             messages += 1
             size += len(built.data)
         return messages, size, self.renderer.premailer_runs - runs
 
 
 # Set just before the worker processes fork, so that each inherits it instead of pickling it.
-_JOB: tuple[Mailer, EditionPlan, VariantLinks, list[list[str]]] | None = None
+_JOB: tuple[Mailer, EditionPlan, list[list[str]]] | None = None
 
 
 def _build_groups(
-    mailer: Mailer, plan: EditionPlan, links: VariantLinks, groups: list[list[str]]
+    mailer: Mailer, plan: EditionPlan, groups: list[list[str]]
 ) -> list[tuple[int, int, int]]:
     if len(groups) <= 1:
-        return [mailer.count(plan, links, group) for group in groups]
+        return [mailer.count(plan, group) for group in groups]
     global _JOB
-    _JOB = (mailer, plan, links, groups)
+    _JOB = (mailer, plan, groups)
     try:
         with multiprocessing.get_context("fork").Pool(len(groups)) as pool:
             return pool.map(_build_group, range(len(groups)))
@@ -213,19 +218,17 @@ def _build_groups(
 
 def _build_group(index: int) -> tuple[int, int, int]:
     assert _JOB is not None
-    mailer, plan, links, groups = _JOB
+    mailer, plan, groups = _JOB
     mailer.store.db.engine.dispose(close=False)  # never share the parent's connections
-    return mailer.count(plan, links, groups[index])
+    return mailer.count(plan, groups[index])
 
 
 def _partition(plan: EditionPlan, workers: int) -> list[list[str]]:
-    """Variants split into at most `workers` groups of about equal work (render + messages)."""
+    """Variants split into at most `workers` groups of about equal work (join + messages)."""
     recipients: dict[str, int] = {}
     for _, fingerprint in plan.recipients:
         recipients[fingerprint] = recipients.get(fingerprint, 0) + 1
-    cost = {
-        fp: 4 * len(v.articles) + 0.05 * recipients.get(fp, 0) for fp, v in plan.variants.items()
-    }
+    cost = {fp: 1 + recipients.get(fp, 0) for fp in plan.variants}
     groups: list[list[str]] = [[] for _ in range(max(1, min(workers, len(cost))))]
     loads = [0.0] * len(groups)
     for fingerprint in sorted(cost, key=lambda fp: (-cost[fp], fp)):

@@ -15,13 +15,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
-from email.quoprimime import body_encode
 from email.utils import format_datetime, formataddr, parseaddr
 
+from publisher.digest.mime import CRLF, EncodedVariant, fill, pieces_with_slots
 from publisher.digest.render import RenderedVariant
 from publisher.errors import PublisherError
 
-CRLF = b"\r\n"
 # Header values are checked at the one place they are written: no CR, LF or other control
 # character gets through, whatever cleaning upstream missed (a name, a title, a setting).
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
@@ -58,14 +57,16 @@ class Envelope:
 
 
 class PreparedVariant:
-    """A rendered variant, encoded once; `message()` makes one subscriber's bytes from it."""
+    """A variant's encoded pieces and headers; `message()` makes one subscriber's bytes."""
 
-    def __init__(self, rendered: RenderedVariant, envelope: Envelope) -> None:
-        boundary = f"==pub_{rendered.fingerprint[:24]}=="
+    def __init__(self, variant: EncodedVariant | RenderedVariant, envelope: Envelope) -> None:
+        if isinstance(variant, RenderedVariant):
+            variant = encode(variant)
+        boundary = f"==pub_{variant.fingerprint[:24]}=="
         self.head = b"".join(
             [
                 _address_line("From", *parseaddr(envelope.sender)),
-                _header("Subject", rendered.subject),
+                _header("Subject", variant.subject),
                 _header("Date", format_datetime(envelope.date)),
                 _header("List-Id", envelope.list_id),
                 _header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
@@ -74,10 +75,8 @@ class PreparedVariant:
                 CRLF,
             ]
         )
-        self.rendered = rendered
-        slots = _Slots(rendered.slots)
-        self.text = slots.pieces(rendered.text)
-        self.html = slots.pieces(rendered.html)
+        self.text = variant.text
+        self.html = variant.html
         self.part_heads = [_part_head(boundary, kind) for kind in ("plain", "html")]
         self.tail = f"--{boundary}--".encode() + CRLF
 
@@ -92,42 +91,33 @@ class PreparedVariant:
                 _list_header("List-Unsubscribe", recipient.list_unsubscribe),
                 self.head,
                 self.part_heads[0],
-                _fill(self.text, text_values),
+                fill(self.text, text_values),
                 self.part_heads[1],
-                _fill(self.html, html_values),
+                fill(self.html, html_values),
                 self.tail,
             ]
         )
+
+
+def encode(rendered: RenderedVariant) -> EncodedVariant:
+    """A variant rendered as whole strings, encoded between its slots."""
+    return EncodedVariant(
+        fingerprint=rendered.fingerprint,
+        subject=rendered.subject,
+        html=pieces_with_slots(rendered.html, rendered.slots),
+        text=pieces_with_slots(rendered.text, rendered.slots),
+    )
 
 
 def personalise(rendered: RenderedVariant, recipient: Recipient, *, part: str) -> str:
     """The `part` ("html" or "text") of a variant with the recipient's values in its slots
     (HTML-escaped in the HTML part)."""
     values = _values(recipient)
-    slots = _Slots(rendered.slots)
     escape = html.escape if part == "html" else str
     body = rendered.html if part == "html" else rendered.text
-    return slots.pattern.sub(lambda m: escape(values[slots.names[m.group()]]), body)
-
-
-class _Slots:
-    """Finding a variant's slot markers in its bodies."""
-
-    def __init__(self, markers: dict[str, str]) -> None:
-        self.names = {marker: name for name, marker in markers.items()}
-        self.pattern = re.compile("|".join(map(re.escape, markers.values())) or "(?!)")
-
-    def pieces(self, body: str) -> list[bytes | str]:
-        """The body QP-encoded between slots: encoded bytes alternate with slot names."""
-        pieces: list[bytes | str] = []
-        position = 0
-        normalised = body.replace("\r\n", "\n")
-        for match in self.pattern.finditer(normalised):
-            pieces.append(_qp(normalised[position : match.start()]) + b"=" + CRLF)
-            pieces.append(self.names[match.group()])
-            position = match.end()
-        pieces.append(_qp(normalised[position:]) + CRLF)
-        return pieces
+    for name, marker in rendered.slots.items():
+        body = body.replace(marker, escape(values[name]))
+    return body
 
 
 def _values(recipient: Recipient) -> dict[str, str]:
@@ -142,19 +132,6 @@ def message_id(edition_key: str, subscriber_id: int, domain: str) -> str:
     """The same Message-ID for the same edition and subscriber, every time."""
     digest = hashlib.sha256(f"{edition_key}\x1f{subscriber_id}".encode()).hexdigest()[:12]
     return f"<{edition_key.replace(':', '.')}.{subscriber_id}.{digest}@{domain}>"
-
-
-def _fill(pieces: list[bytes | str], values: dict[str, str]) -> bytes:
-    return b"".join(
-        piece if isinstance(piece, bytes) else _qp(values[piece]) + b"=" + CRLF for piece in pieces
-    )
-
-
-def _qp(text: str) -> bytes:
-    # email.quoprimime keeps every line within 76 characters; binascii.b2a_qp lets a line
-    # reach 78 when it encodes a space before a line break. It works on bytes seen as latin-1.
-    latin = text.encode("utf-8").decode("latin-1")
-    return body_encode(latin, maxlinelen=76, eol="\r\n").encode("ascii")
 
 
 def _part_head(boundary: str, subtype: str) -> bytes:

@@ -1,33 +1,44 @@
-"""Rendering a variant: Jinja2, then premailer once, then slots for per-subscriber values."""
+"""Rendering an edition: the page once, each block once, a variant joined from the pieces.
+
+The HTML part is made of a page (digest.html.j2: head, masthead, footer) and blocks: a section
+heading (section.html.j2) and an article with its related links (article.html.j2). premailer
+inlines the page once per edition and each distinct block once (see inline.py); a variant is
+its blocks' pieces joined into the page's, each piece quoted-printable encoded once, so the
+cost of a variant does not depend on premailer. The text part is joined the same way from
+digest.txt.j2, section.txt.j2 and article.txt.j2. Per-subscriber values (greeting, links)
+go into slots whose markers are random for each renderer.
+
+When the CSS has a selector that looks at siblings, the whole page is inlined for every
+variant instead (logged once, naming the selector).
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import groupby
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-os.environ.setdefault("PREMAILER_CACHE_MAXSIZE", "4096")  # read when premailer is imported
-
-import cssutils
 from babel.dates import format_date
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
-from premailer import Premailer
 
+from publisher.digest.inline import BODY_MARKER, Frame, Inliner, frame_of, sideways_selector
+from publisher.digest.mime import EncodedVariant, Pieces, pieces_with_slots, qp_piece
 from publisher.digest.plan import Variant
-from publisher.models import Article, Edition
+from publisher.models import Article, Edition, Link, RelatedLookup
 from publisher.settings import Settings
 
-cssutils.log.setLevel(logging.CRITICAL)  # premailer's CSS parser logs every vendor property
+log = logging.getLogger(__name__)
 SLOT_NAMES = ("greeting", "unsubscribe", "preferences")
 PREHEADER_CHARS = 140
 BUILT_IN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+_BLOCKS_PER_RUN = 200  # blocks inlined together in one premailer run
 
 
 def template_folders(settings: Settings) -> list[Path]:
@@ -36,19 +47,16 @@ def template_folders(settings: Settings) -> list[Path]:
     return [f for f in dict.fromkeys(folders) if f.is_dir()]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Link:
-    """A related link under an article."""
-
-    title: str
-    url: str
-
-
 def new_slots() -> dict[str, str]:
     """Markers for the per-subscriber values, random for each renderer: article text cannot
     contain one by chance or on purpose (and so never receives a subscriber's link)."""
     token = secrets.token_hex(12)
     return {name: f"pubslot{token}{name}" for name in SLOT_NAMES}
+
+
+def no_related(article_id: str, digest: Collection[str]) -> Sequence[Link]:
+    """No related links (a digest without them)."""
+    return ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,11 +71,18 @@ class RenderedVariant:
     slots: dict[str, str]
 
 
-RelatedLookup = Callable[[Sequence[str]], Mapping[str, Sequence[Link]]]
+@dataclass(frozen=True, kw_only=True)
+class Block:
+    """A section heading or an article, rendered, inlined and encoded once for an edition."""
+
+    html: str
+    text: str
+    html_qp: bytes
+    text_qp: bytes
 
 
 class Renderer:
-    """Renders variants of an edition; counts its premailer runs (one per variant)."""
+    """Renders the editions of one configuration; counts its premailer runs."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -85,84 +100,31 @@ class Renderer:
             f / "email" / "digest.css" for f in folders if (f / "email" / "digest.css").exists()
         )
         self.css = css.read_text(encoding="utf-8")
-        self.premailer_runs = 0
+        self.inliner = Inliner()
         self.slots = new_slots()
         self.locale = settings.site.locale
+        self.sideways = sideways_selector(self.css)
+        if self.sideways:
+            log.warning(
+                "the digest CSS selector %r looks at siblings: every variant's whole page is "
+                "inlined (slower); without such selectors each block is inlined once",
+                self.sideways,
+            )
 
-    def render(self, edition: Edition, variant: Variant, related: RelatedLookup) -> RenderedVariant:
-        """Both bodies and the subject of one variant."""
-        context = self._context(edition, variant, related)
-        html = self.env.get_template("email/digest.html.j2").render(context)
-        text = self.env.get_template("email/digest.txt.j2").render(context)
-        return RenderedVariant(
-            fingerprint=variant.fingerprint,
-            subject=context["subject"],
-            html=self._inline(html),
-            text=text,
-            slots=self.slots,
-        )
+    @property
+    def premailer_runs(self) -> int:
+        """premailer runs so far."""
+        return self.inliner.runs
 
-    def _inline(self, html: str) -> str:
-        self.premailer_runs += 1
-        inliner = Premailer(
-            html,
-            strip_important=False,
-            allow_network=False,
-            disable_validation=True,
-            preserve_internal_links=True,
-            remove_classes=False,
-            cssutils_logging_level=logging.CRITICAL,
-        )
-        return inliner.transform(pretty_print=False)
+    def edition(self, edition: Edition, related: RelatedLookup = no_related) -> EditionRender:
+        """What renders the variants of one edition (its pages and blocks cached)."""
+        return EditionRender(self, edition, related)
 
-    def _context(
-        self, edition: Edition, variant: Variant, related: RelatedLookup
-    ) -> dict[str, object]:
-        settings = self.settings
-        links = related(variant.ids)
-        date = edition.cutoff.astimezone(settings.site.zone)
-        titles = [article.title for article in variant.articles]
-        subject = settings.digest.subject.format(
-            site=settings.site.name,
-            date=format_date(date, "long", locale=self.locale),
-            count=len(titles),
-            first_title=titles[0],
-        )
-        return {
-            "site": {
-                "name": settings.site.name,
-                "url": settings.site.url,
-                "language": settings.site.language,
-            },
-            "edition": {
-                "key": edition.key,
-                "kind": edition.kind.value,
-                "date": format_date(date, "full", locale=self.locale),
-            },
-            "subject": subject,
-            "preheader": _preheader(titles),
-            "css": Markup(self.css),  # the operator's own file: not escaped
-            "sections": self._sections(edition, variant, links),
-            "links": {"archive": f"{settings.public_url}/archive/{edition.key}"},
-            "slots": self.slots,
-            "sender_line": settings.digest.postal_address,
-        }
-
-    def _sections(
-        self, edition: Edition, variant: Variant, links: Mapping[str, Sequence[Link]]
-    ) -> list[dict[str, object]]:
-        titles = {section.slug: section.title for section in self.settings.sections}
-        campaign = self.settings.digest.utm_campaign.format(edition=edition.key)
-        tag = partial(self.with_utm, campaign=campaign)
-        return [
-            {
-                "title": titles.get(slug, slug),
-                "articles": [
-                    _article(article, links.get(article.id, ()), tag) for article in group
-                ],
-            }
-            for slug, group in groupby(variant.articles, key=lambda a: a.section)
-        ]
+    def render(
+        self, edition: Edition, variant: Variant, related: RelatedLookup = no_related
+    ) -> RenderedVariant:
+        """Both bodies and the subject of one variant (one edition's render, used once)."""
+        return self.edition(edition, related).rendered(variant)
 
     def with_utm(self, url: str, campaign: str) -> str:
         """The URL with the UTM parameters of the settings (existing ones are kept)."""
@@ -180,6 +142,197 @@ class Renderer:
         return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+class EditionRender:
+    """One edition's page and blocks, each rendered and inlined once; variants joined."""
+
+    def __init__(self, renderer: Renderer, edition: Edition, related: RelatedLookup) -> None:
+        self.renderer = renderer
+        self.edition = edition
+        self.related = related
+        settings = renderer.settings
+        date = edition.cutoff.astimezone(settings.site.zone)
+        self.long_date = format_date(date, "long", locale=renderer.locale)
+        campaign = settings.digest.utm_campaign.format(edition=edition.key)
+        self.tag = partial(renderer.with_utm, campaign=campaign)
+        self.section_titles = {s.slug: s.title for s in settings.sections}
+        self.common = _common_context(settings, edition, renderer, date)
+        token = secrets.token_hex(12)
+        self.marks = {name: f"pubmark{token}{name}" for name in ("title", "preheader", "body")}
+        self._blocks: dict[Any, Block] = {}
+        self._page: tuple[Pieces, Pieces] | None = None
+        self._inlined: str | None = None
+        self._frame: Frame | None = None
+
+    # -- what a variant is made of -------------------------------------------------------
+
+    def subject(self, variant: Variant) -> str:
+        """The subject line of a variant."""
+        return self.renderer.settings.digest.subject.format(
+            site=self.renderer.settings.site.name,
+            date=self.long_date,
+            count=len(variant.articles),
+            first_title=variant.articles[0].title,
+        )
+
+    def block_keys(self, variant: Variant) -> list[tuple[str, Any]]:
+        """The blocks of a variant in order: each section heading, then its articles."""
+        ids = frozenset(variant.ids)
+        keys: list[tuple[str, Any]] = []
+        for slug, group in groupby(variant.articles, key=lambda a: a.section):
+            keys.append(("section", slug))
+            keys.extend(("article", (a, tuple(self.related(a.id, ids)))) for a in group)
+        return keys
+
+    def warm(self, variants: Iterable[Variant]) -> None:
+        """Render and inline every block these variants hold, and the page (once each)."""
+        keys = dict.fromkeys(key for variant in variants for key in self.block_keys(variant))
+        self._blocks_of(keys)
+        self._pages()
+
+    # -- the fast path: encoded pieces -----------------------------------------------------
+
+    def encoded(self, variant: Variant) -> EncodedVariant:
+        """A variant as encoded pieces, for assembling its messages."""
+        subject = self.subject(variant)
+        if self.renderer.sideways:
+            rendered = self.rendered(variant)
+            return EncodedVariant(
+                fingerprint=variant.fingerprint,
+                subject=subject,
+                html=pieces_with_slots(rendered.html, rendered.slots),
+                text=pieces_with_slots(rendered.text, rendered.slots),
+            )
+        blocks = self._blocks_of(self.block_keys(variant))
+        html_page, text_page = self._pages()
+        values = {"title": subject, "preheader": _preheader(variant)}
+        in_html = {name: qp_piece(_lxml_text(value)) for name, value in values.items()}
+        in_text = {name: qp_piece(value) for name, value in values.items()}
+        body_html = b"".join(block.html_qp for block in blocks)
+        body_text = b"".join(block.text_qp for block in blocks)
+        return EncodedVariant(
+            fingerprint=variant.fingerprint,
+            subject=subject,
+            html=_with(html_page, {**in_html, "body": body_html}),
+            text=_with(text_page, {**in_text, "body": body_text}),
+        )
+
+    # -- whole strings: previews, tests and the fallback ----------------------------------
+
+    def rendered(self, variant: Variant) -> RenderedVariant:
+        """A variant's bodies as strings (slot markers still in place)."""
+        subject = self.subject(variant)
+        keys = self.block_keys(variant)
+        text_body = "".join(self._render_block(key, "txt") for key in keys)
+        text = self._render_page("txt", subject, _preheader(variant), text_body)
+        if self.renderer.sideways:
+            html = self.renderer.inliner.page(self.whole_page(variant))
+        else:
+            html = self._joined_html(subject, variant, self._blocks_of(keys))
+        return RenderedVariant(
+            fingerprint=variant.fingerprint,
+            subject=subject,
+            html=html,
+            text=text,
+            slots=self.renderer.slots,
+        )
+
+    def whole_page(self, variant: Variant) -> str:
+        """The variant's whole page as Jinja renders it, before any CSS is inlined."""
+        keys = self.block_keys(variant)
+        body = Markup("".join(self._render_block(key, "html") for key in keys))
+        return self._render_page("html", self.subject(variant), _preheader(variant), body)
+
+    # -- inside ------------------------------------------------------------------------
+
+    def _joined_html(self, subject: str, variant: Variant, blocks: list[Block]) -> str:
+        page = self._inlined_skeleton()
+        page = page.replace(self.marks["title"], _lxml_text(subject))
+        page = page.replace(self.marks["preheader"], _lxml_text(_preheader(variant)))
+        return page.replace(f"<!--{BODY_MARKER}-->", "".join(b.html for b in blocks))
+
+    def _pages(self) -> tuple[Pieces, Pieces]:
+        """The inlined page and the text page, encoded around their slots, once."""
+        if self._page is None:
+            marks = self.marks
+            html = self._inlined_skeleton().replace(f"<!--{BODY_MARKER}-->", marks["body"])
+            text = self._render_page("txt", marks["title"], marks["preheader"], marks["body"])
+            slots = {**self.renderer.slots, **marks}
+            self._page = (pieces_with_slots(html, slots), pieces_with_slots(text, slots))
+        return self._page
+
+    def _skeleton(self) -> str:
+        """The page with markers for the subject, the preheader and the blocks."""
+        body = Markup(f"<!--{BODY_MARKER}-->")
+        return self._render_page("html", self.marks["title"], self.marks["preheader"], body)
+
+    def _inlined_skeleton(self) -> str:
+        if self._inlined is None:
+            self._inlined = self.renderer.inliner.page(self._skeleton())
+        return self._inlined
+
+    def _render_page(self, kind: str, subject: str, preheader: str, body: str) -> str:
+        context = {**self.common, "subject": subject, "preheader": preheader, "body": body}
+        return self.renderer.env.get_template(f"email/digest.{kind}.j2").render(context)
+
+    def _render_block(self, key: tuple[str, Any], kind: str) -> str:
+        name, value = key
+        if name == "section":
+            context = {"section": {"title": self.section_titles.get(value, value)}}
+        else:
+            article, links = value
+            context = {"article": _article(article, links, self.tag)}
+        return self.renderer.env.get_template(f"email/{name}.{kind}.j2").render(context)
+
+    def _blocks_of(self, keys: Iterable[tuple[str, Any]]) -> list[Block]:
+        keys = list(keys)
+        missing = list(dict.fromkeys(key for key in keys if key not in self._blocks))
+        for start in range(0, len(missing), _BLOCKS_PER_RUN):
+            self._inline_blocks(missing[start : start + _BLOCKS_PER_RUN])
+        return [self._blocks[key] for key in keys]
+
+    def _inline_blocks(self, keys: list[tuple[str, Any]]) -> None:
+        if self._frame is None:
+            self._frame = frame_of(self._skeleton())
+        frame = self._frame
+        html = [self._render_block(key, "html") for key in keys]
+        for key, inlined in zip(keys, self.renderer.inliner.blocks(frame, html), strict=True):
+            text = self._render_block(key, "txt")
+            self._blocks[key] = Block(
+                html=inlined, text=text, html_qp=qp_piece(inlined), text_qp=qp_piece(text)
+            )
+
+
+def _common_context(
+    settings: Settings, edition: Edition, renderer: Renderer, date: Any
+) -> dict[str, object]:
+    return {
+        "site": {
+            "name": settings.site.name,
+            "url": settings.site.url,
+            "language": settings.site.language,
+        },
+        "edition": {
+            "key": edition.key,
+            "kind": edition.kind.value,
+            "date": format_date(date, "full", locale=renderer.locale),
+        },
+        "css": Markup(renderer.css),  # the operator's own file: not escaped
+        "links": {"archive": f"{settings.public_url}/archive/{edition.key}"},
+        "slots": renderer.slots,
+        "sender_line": settings.digest.postal_address,
+    }
+
+
+def _with(pieces: Pieces, values: dict[str, bytes]) -> Pieces:
+    """The page's pieces with this variant's own values (encoded bytes) in their slots."""
+    return [values.get(piece, piece) if isinstance(piece, str) else piece for piece in pieces]
+
+
+def _lxml_text(value: str) -> str:
+    """Text escaped as lxml writes a text node, so a value put in after premailer matches it."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _article(
     article: Article, related: Sequence[Link], tag: Callable[[str], str]
 ) -> dict[str, object]:
@@ -193,6 +346,6 @@ def _article(
     }
 
 
-def _preheader(titles: Sequence[str]) -> str:
-    text = " · ".join(titles[:3])
+def _preheader(variant: Variant) -> str:
+    text = " · ".join(article.title for article in variant.articles[:3])
     return text if len(text) <= PREHEADER_CHARS else text[: PREHEADER_CHARS - 1].rstrip() + "…"

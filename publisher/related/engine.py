@@ -51,6 +51,7 @@ class RelatedEngine:
         self._rank[by_id] = np.arange(len(by_id))
         codes = {name: code for code, name in enumerate(sorted(set(index.sections)))}
         self._section = np.array([codes[name] for name in index.sections], np.int32)
+        self._titles: dict[str, list[str]] | None = None
 
     def related(
         self, ids: Sequence[str], *, limit: int | None = None, exclude: Collection[str] = ()
@@ -88,20 +89,13 @@ class RelatedEngine:
         excluded_titles: set[str],
         limit: int,
     ) -> list[Related]:
-        keep = self.index.alive[candidates] & (candidates != row)
-        keep &= self.index.published[candidates] <= self._now  # scheduled: not published yet
+        candidates, similarity = self._fit(row, candidates, approx)
         if len(excluded):
-            keep &= ~np.isin(candidates, excluded)
-        candidates, approx = candidates[keep], approx[keep]
-        if len(candidates) > CANDIDATES:
-            candidates = candidates[np.argpartition(-approx, CANDIDATES)[:CANDIDATES]]
-        similarity = self._cosines(row, candidates)
-        settings = self.settings
-        floor = min(settings.min_similarity, settings.fill_similarity)
-        fit = (similarity >= floor) & (similarity < settings.duplicate_similarity)
-        candidates, similarity = candidates[fit], similarity[fit]
+            kept = ~np.isin(candidates, excluded)
+            candidates, similarity = candidates[kept], similarity[kept]
         if not len(candidates):
             return []
+        settings = self.settings
         scores = self._scores(row, candidates, similarity)
         strong = similarity >= settings.min_similarity
         # Links over the floor first, by score; weaker ones only behind `fill_after` of them,
@@ -118,6 +112,49 @@ class RelatedEngine:
             )
             for k in picked
         ]
+
+    def _fit(
+        self, row: int, candidates: np.ndarray, approx: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates that may be linked, and their cosines, whatever is excluded: live,
+        published, not the article, among the best by strong terms, within the floors.
+        (Exclusions apply after this, so they never let another candidate in.)"""
+        keep = self.index.alive[candidates] & (candidates != row)
+        keep &= self.index.published[candidates] <= self._now  # scheduled: not published yet
+        candidates, approx = candidates[keep], approx[keep]
+        if len(candidates) > CANDIDATES:
+            candidates = candidates[np.argpartition(-approx, CANDIDATES)[:CANDIDATES]]
+        similarity = self._cosines(row, candidates)
+        settings = self.settings
+        floor = min(settings.min_similarity, settings.fill_similarity)
+        fit = (similarity >= floor) & (similarity < settings.duplicate_similarity)
+        return candidates[fit], similarity[fit]
+
+    def reach(self, ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        """For each known id, the articles whose exclusion (in a digest) can change its
+        links: its possible links, and the articles sharing a title with them or with it.
+        An article's links for a digest depend only on which of these the digest holds."""
+        rows = {i: r for i in dict.fromkeys(ids) if (r := self.index.row(i)) is not None}
+        if not rows:
+            return {}
+        queries = _strongest_terms(self.index.matrix[list(rows.values())], QUERY_TERMS)
+        parts = [(offset, (queries @ post).tocsr()) for offset, post in self.index.segments()]
+        titled = self._by_title()
+        found = {}
+        for position, (article_id, row) in enumerate(rows.items()):
+            candidates, _ = self._fit(row, *_candidates(parts, position))
+            keys = {self.index.title_keys[c] for c in candidates} | {self.index.title_keys[row]}
+            reach = {self.index.ids[c] for c in candidates}
+            found[article_id] = frozenset(reach.union(*(titled.get(k, ()) for k in keys)))
+        return found
+
+    def _by_title(self) -> dict[str, list[str]]:
+        if self._titles is None:
+            self._titles = {}
+            for row in np.flatnonzero(self.index.alive):
+                key = self.index.title_keys[row]
+                self._titles.setdefault(key, []).append(self.index.ids[row])
+        return self._titles
 
     def _pick(
         self,
