@@ -2,10 +2,12 @@
 and the planning step: the edition, its variants and 100,000 delivery rows recorded in one
 transaction, on SQLite and on PostgreSQL, against a transaction per delivery row.
 
-Subscribers choose at random among 6 sections; 60 new articles (10 a section) wait, beside an
-archive of 3,000 older ones for related links. The edition is built the way `send --dry-run`
-builds it (plan, one render and premailer run per variant, bytes assembled per subscriber),
-in a child process so that its peak memory is its own. The naive way (Jinja render +
+Readers take each of N sections (--sections, default 6) with probability 0.3, and at least one;
+10 new articles a section wait, beside an archive of 3,000 older ones for related links, all
+drawn from a 20,000-word vocabulary in stories that run across sections and days. The edition
+is built the way `send --dry-run` builds it (plan; the page and each distinct block inlined
+once; variants joined from encoded pieces; bytes assembled per subscriber), in a child process
+so that its peak memory is its own. The naive way (Jinja render +
 premailer + EmailMessage for each subscriber) is timed on a sample and extrapolated.
 
     .venv/bin/python bench/digest.py [--subscribers 100000] [--sample 200] [--planning-only]
@@ -31,6 +33,7 @@ from common import SECTIONS as SAMPLE_SECTIONS
 
 from publisher.app import open_app
 from publisher.digest.editions import new_edition
+from publisher.digest.message import personalise
 from publisher.gather import content_hash
 from publisher.models import Article, EditionKind, Subscriber, SubscriberStatus
 from publisher.pipeline import mailer as build_mailer
@@ -60,40 +63,73 @@ def settings(work: Path, url: str = "sqlite:///bench.db") -> Settings:
     )
 
 
-def article(n: int, rng: random.Random, when: datetime) -> StoredArticle:
-    section = SECTIONS[n % len(SECTIONS)]
-    words = [rng.choice(WORDS) for _ in range(120)]
-    item = Article(
-        id=f"{section}/story-{n}",
-        url=f"https://todaypress.example/{section}/story-{n}/",
-        title=f"{words[0].title()} {words[1]} and the {words[2]} of {words[3]} ({n})",
-        summary=" ".join(words[:40]) + ".",
-        content="<p>" + " ".join(words) + "</p>",
-        section=section,
-        authors=("A Reporter",),
-        tags=(words[4], words[5]),
-        published=when,
-        updated=when,
-        image=f"https://todaypress.example/images/{n}.jpg",
-        image_alt=f"Picture {n}",
-    )
-    return StoredArticle(
-        article=item,
-        source="bench",
-        origin=item.id,
-        fingerprint="",
-        content_hash=content_hash(item),
-    )
+class NewsCorpus:
+    """Articles as a news site has them: words from a Zipf-distributed vocabulary, grouped into
+    stories (a story's articles share its own words, across sections and days)."""
+
+    def __init__(self, seed: int = 5, vocabulary: int = 20_000) -> None:
+        self.rng = random.Random(seed)
+        self.words = [
+            f"{WORDS[n % len(WORDS)]}{n}" if n >= len(WORDS) else WORDS[n]
+            for n in range(vocabulary)
+        ]
+        weights = [1 / (rank + 1) ** 1.1 for rank in range(vocabulary)]
+        self.common = self.rng.choices(self.words, weights=weights, k=200_000)
+        self.cursor = 0
+
+    def story_words(self, story: int) -> list[str]:
+        return random.Random(story).sample(self.words[500:], 12)
+
+    def article(self, n: int, story: int, section: str, when: datetime) -> StoredArticle:
+        own = self.story_words(story)
+        body = [self._common() if k % 4 else self.rng.choice(own) for k in range(160)]
+        item = Article(
+            id=f"{section}/story-{n}",
+            url=f"https://todaypress.example/{section}/story-{n}/",
+            title=f"{' '.join(self.rng.sample(own, 4)).title()} ({n})",
+            summary=" ".join(body[:40]) + ".",
+            content="<p>" + " ".join(body) + "</p>",
+            section=section,
+            authors=("A Reporter",),
+            tags=(own[0], own[1]),
+            published=when,
+            updated=when,
+            image=f"https://todaypress.example/images/{n}.jpg",
+            image_alt=f"Picture {n}",
+        )
+        return StoredArticle(
+            article=item,
+            source="bench",
+            origin=item.id,
+            fingerprint="",
+            content_hash=content_hash(item),
+        )
+
+    def _common(self) -> str:
+        self.cursor = (self.cursor + 1) % len(self.common)
+        return self.common[self.cursor]
 
 
 def populate(work: Path, count: int, url: str = "sqlite:///bench.db") -> None:
+    """3,000 archive articles in 1,000 stories; ten new articles a section, in stories of
+    one to four articles across sections (a third of them carry on an archive story)."""
     app = open_app(settings(work, url))
     rng = random.Random(5)
-    archive = [article(n, rng, NOW - timedelta(days=10, minutes=n)) for n in range(1000, 4000)]
+    corpus = NewsCorpus()
+    archive = [
+        corpus.article(n, n % 1000, rng.choice(SECTIONS), NOW - timedelta(days=10, minutes=n))
+        for n in range(1000, 4000)
+    ]
     app.store.articles.save_gathered(
         new=archive, changed=[], touched=[], state=None, now=NOW - timedelta(days=10)
     )
-    fresh = [article(n, rng, NOW - timedelta(minutes=2 * n)) for n in range(10 * len(SECTIONS))]
+    fresh, n = [], 0
+    while n < 10 * len(SECTIONS):
+        story = rng.randrange(1000) if rng.random() < 1 / 3 else 5000 + n
+        for _ in range(min(rng.randint(1, 4), 10 * len(SECTIONS) - n)):
+            when = NOW - timedelta(minutes=2 * n)
+            fresh.append(corpus.article(n, story, SECTIONS[n % len(SECTIONS)], when))
+            n += 1
     app.store.articles.save_gathered(
         new=fresh, changed=[], touched=[], state=None, now=NOW - timedelta(hours=1)
     )
@@ -126,6 +162,7 @@ def build(work: Path, workers: int) -> dict[str, float]:
         "bytes": report.bytes,
         "workers": workers,
         "total_s": seconds,
+        "steps": report.seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
@@ -140,20 +177,21 @@ def naive(work: Path, sample: int) -> float:
     edition = new_edition(EditionKind.DAILY, NOW, app.settings.site.zone)
     people: list[Subscriber] = list(mailer.audience(edition))[:sample]
     plan = mailer.plan(edition, people)
-    env = mailer.renderer.env
+    render = mailer.edition_render(plan)
     start = time.perf_counter()
     for subscriber, fingerprint in plan.recipients:
         recipient = mailer.recipient(subscriber, edition)
-        context = mailer.renderer._context(
-            edition, plan.variants[fingerprint], mailer.related_links
-        )
-        context["slots"] = {
+        variant = plan.variants[fingerprint]
+        values = {
             "greeting": recipient.greeting,
             "unsubscribe": recipient.unsubscribe_url,
             "preferences": recipient.preferences_url,
         }
+        page = render.whole_page(variant)
+        for name, marker in mailer.renderer.slots.items():
+            page = page.replace(marker, values[name])
         html = Premailer(
-            env.get_template("email/digest.html.j2").render(context),
+            page,
             strip_important=False,
             allow_network=False,
             disable_validation=True,
@@ -164,11 +202,11 @@ def naive(work: Path, sample: int) -> float:
         message["To"] = (
             f"{subscriber.name} <{subscriber.email}>" if subscriber.name else subscriber.email
         )
-        message["Subject"] = context["subject"]
+        message["Subject"] = render.subject(variant)
         message["Message-ID"] = recipient.message_id
         message["List-Unsubscribe"] = recipient.list_unsubscribe
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message.set_content(env.get_template("email/digest.txt.j2").render(context))
+        message.set_content(personalise(render.rendered(variant), recipient, part="text"))
         message.add_alternative(html, subtype="html")
         message.as_bytes()
     seconds = (time.perf_counter() - start) / len(plan.recipients)
@@ -179,14 +217,14 @@ def naive(work: Path, sample: int) -> float:
 def mime_only(work: Path, sample: int) -> tuple[float, float]:
     """Seconds a message for the MIME step alone: EmailMessage from rendered bodies, against
     assembling bytes from the pre-encoded variant (both with each subscriber's own values)."""
-    from publisher.digest.message import Envelope, PreparedVariant, personalise
+    from publisher.digest.message import Envelope, PreparedVariant
 
     app = open_app(settings(work))
     mailer = build_mailer(app)
     edition = new_edition(EditionKind.DAILY, NOW, app.settings.site.zone)
     plan = mailer.plan(edition, list(mailer.audience(edition))[: sample * 20])
     fingerprint = max(plan.variants, key=lambda fp: len(plan.variants[fp].articles))
-    rendered = mailer.renderer.render(edition, plan.variants[fingerprint], mailer.related_links)
+    rendered = mailer.edition_render(plan).rendered(plan.variants[fingerprint])
     people = [s for s, fp in plan.recipients if fp == fingerprint][:sample]
     recipients = [mailer.recipient(s, edition) for s in people]
     start = time.perf_counter()
@@ -320,7 +358,8 @@ def main() -> None:
     )
     print(
         f"  {result['workers']} processes: {result['total_s']:.2f} s in all, "
-        f"{result['total_s'] / messages * 1e6:.0f} µs a message"
+        f"{result['total_s'] / messages * 1e6:.0f} µs a message "
+        f"({', '.join(f'{k} {v:.2f} s' for k, v in result['steps'].items())})"
     )
     print(
         f"  peak RSS: {result['peak_rss_mb']:.0f} MB planning process, "

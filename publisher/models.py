@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class SourceType(StrEnum):
@@ -333,6 +333,7 @@ class BuildReport:
     skipped: int = 0
     bytes: int = 0
     premailer_runs: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # by step: plan, render, build
 
     def as_json(self) -> dict[str, object]:
         """The object `publisher send --dry-run --json` prints."""
@@ -344,18 +345,21 @@ class BuildReport:
             "variants": self.variants,
             "skipped": self.skipped,
             "bytes": self.bytes,
+            "premailer_runs": self.premailer_runs,
+            "seconds": {step: round(value, 3) for step, value in self.seconds.items()},
         }
 
 
-@dataclass(frozen=True, kw_only=True)
-class Link:
-    """A related link under an article in a digest."""
+class Link(NamedTuple):
+    """A related link under an article in a digest (a named tuple: it is hashed, with the
+    article's id, for every article of every variant, and a tuple hashes in C)."""
 
     title: str
     url: str
 
 
-# The related links of an article in a digest holding these article ids (never one of them).
-RelatedLookup = Callable[[str, Collection[str]], Sequence[Link]]
+# The related links of each of these articles in a digest holding these article ids (never
+# one of them).
+RelatedLookup = Callable[[Sequence[str], frozenset[str]], list[Sequence[Link]]]
 # A lookup for an edition whose digests draw their articles from these ids.
 RelatedSource = Callable[[Collection[str]], RelatedLookup]

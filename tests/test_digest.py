@@ -221,3 +221,25 @@ def test_a_withdrawn_article_published_again_later_is_sent(app):
     restored = CUTOFF + timedelta(days=4) - timedelta(hours=2)
     put_articles(app.store, [article(1)], changed=True, now=restored)
     assert chosen(plan(app, CUTOFF + timedelta(days=4)), "a@example.com") == ["world/story-1"]
+
+
+def test_fair_share_takes_in_turns():
+    """The level rule gives what taking one article a section in turns gives."""
+    import random
+
+    from publisher.digest.plan import _fair_share
+
+    def in_turns(per_section, limit):
+        counts, left = [0] * len(per_section), limit
+        while left and any(c < len(t) for c, t in zip(counts, per_section, strict=True)):
+            for index, taken in enumerate(per_section):
+                if left and counts[index] < len(taken):
+                    counts[index] += 1
+                    left -= 1
+        return [taken[:count] for taken, count in zip(per_section, counts, strict=True)]
+
+    rng = random.Random(1)
+    for _ in range(2000):
+        per_section = [list(range(rng.randint(0, 12))) for _ in range(rng.randint(0, 20))]
+        limit = rng.randint(1, 60)
+        assert _fair_share(per_section, limit) == in_turns(per_section, limit)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
+from typing import Any
 
 from publisher.digest.editions import lookback
 from publisher.digest.message import Envelope, PreparedVariant, Recipient, message_id
-from publisher.digest.plan import EditionPlan, latest_plan, plan_edition
+from publisher.digest.plan import EditionPlan, Planner, latest_plan, planner
 from publisher.digest.render import EditionRender, Renderer, no_related
 from publisher.models import (
     BuildReport,
@@ -60,19 +62,24 @@ class Mailer:
         sender = parseaddr(settings.digest.sender)[1]
         self.domain = sender.rsplit("@", 1)[-1]
 
-    def audience(self, edition: Edition) -> Iterator[Subscriber]:
-        """The confirmed subscribers an edition is for."""
+    def audience(
+        self, edition: Edition, shard: tuple[int, int] | None = None
+    ) -> Iterator[Subscriber]:
+        """The confirmed subscribers an edition is for (those of one shard: `(k, n)`)."""
         frequency = {EditionKind.DAILY: Frequency.DAILY, EditionKind.WEEKLY: Frequency.WEEKLY}
         return self.subscribers.iter(
-            status=SubscriberStatus.CONFIRMED, frequency=frequency.get(edition.kind)
+            status=SubscriberStatus.CONFIRMED, frequency=frequency.get(edition.kind), shard=shard
         )
 
     def plan(self, edition: Edition, subscribers: Iterable[Subscriber]) -> EditionPlan:
         """Who gets which variant of the edition."""
+        return self.planner(edition).plan(subscribers)
+
+    def planner(self, edition: Edition) -> Planner:
+        """What planning the edition needs, read once (see Planner)."""
         digest = self.settings.digest
-        return plan_edition(
+        return planner(
             self.editions,
-            subscribers,
             edition,
             section_order=[section.slug for section in self.settings.sections],
             cap=digest.max_per_section,
@@ -107,17 +114,25 @@ class Mailer:
         return self.editions.record(edition, planned, now=now)
 
     def messages(
-        self, plan: EditionPlan, fingerprints: Iterable[str] | None = None
+        self,
+        plan: EditionPlan,
+        fingerprints: Iterable[str] | None = None,
+        render: EditionRender | None = None,
+        keys: dict[str, list[tuple[str, Any]]] | None = None,
     ) -> Iterator[BuiltMessage]:
         """The planned messages (of some variants), variant by variant: each variant joined
-        from the edition's blocks, then each subscriber's bytes assembled from it."""
-        render = self.edition_render(plan)
+        from the edition's blocks, then each subscriber's bytes assembled from it (`keys`:
+        the variants' block keys, from `EditionRender.warm`)."""
+        render = render or self.edition_render(plan)
+        keys = keys or {}
         envelope = self.envelope(plan.edition)
         by_variant: dict[str, list[Subscriber]] = {}
         for subscriber, fingerprint in plan.recipients:
             by_variant.setdefault(fingerprint, []).append(subscriber)
         for fingerprint in by_variant if fingerprints is None else fingerprints:
-            prepared = PreparedVariant(render.encoded(plan.variants[fingerprint]), envelope)
+            variant = plan.variants[fingerprint]
+            encoded = render.encoded(variant, keys.get(fingerprint))
+            prepared = PreparedVariant(encoded, envelope)
             for subscriber in by_variant.get(fingerprint, ()):
                 recipient = self.recipient(subscriber, plan.edition)
                 yield BuiltMessage(
@@ -170,72 +185,100 @@ class Mailer:
         )
 
     def dry_run(self, edition: Edition, *, workers: int = 0) -> BuildReport:
-        """Build every message of the edition to its final bytes, in parallel; record nothing."""
+        """Build every message of the edition to its final bytes, in parallel; record nothing.
+
+        The fresh articles, what was sent, and the page and each article's usual block are
+        read and rendered once; then each worker process plans a share of the subscribers
+        and builds their messages, a chunk of variants at a time."""
         report = BuildReport(edition=edition.key)
-        audience = list(self.audience(edition))
-        plan = self.plan(edition, audience)
-        render = self.edition_render(plan)
-        before = self.renderer.premailer_runs
-        render.warm(plan.variants.values())  # every block inlined once, before the fork
-        report.premailer_runs = self.renderer.premailer_runs - before
+        clock = time.perf_counter()
+        planner = self.planner(edition)
+        articles = planner.articles
+        render = self.renderer.edition(edition, self.related([a.id for a in articles]))
+        render.warm_base(articles)
+        report.premailer_runs = self.renderer.premailer_runs
+        report.seconds["prepare"], clock = time.perf_counter() - clock, time.perf_counter()
         workers = workers or self.settings.digest.workers or os.cpu_count() or 1
-        for messages, size, runs in _build_groups(self, plan, _partition(plan, workers)):
-            report.messages += messages
-            report.bytes += size
-            report.premailer_runs += runs
-        report.subscribers = len(audience)
-        report.variants = len(plan.variants)
-        report.skipped = plan.skipped
+        fingerprints: set[str] = set()
+        job = _Job(mailer=self, planner=planner, render=render, workers=workers)
+        for share in _build_shares(job):
+            report.subscribers += share.subscribers
+            report.messages += share.messages
+            report.bytes += share.bytes
+            report.skipped += share.skipped
+            report.premailer_runs += share.premailer_runs
+            fingerprints |= share.variants
+        report.variants = len(fingerprints)
+        report.seconds["build"] = time.perf_counter() - clock
         return report
 
-    def count(self, plan: EditionPlan, group: list[str]) -> tuple[int, int, int]:
-        """(messages, bytes, premailer runs) of building the variants in `group`."""
-        runs = self.renderer.premailer_runs
-        messages = size = 0
-        for built in self.messages(plan, group):
-            messages += 1
-            size += len(built.data)
-        return messages, size, self.renderer.premailer_runs - runs
+
+@dataclass(frozen=True, kw_only=True)
+class _Job:
+    """A dry run's shared state, inherited by each worker process (never pickled)."""
+
+    mailer: Mailer
+    planner: Planner
+    render: EditionRender
+    workers: int
 
 
-# Set just before the worker processes fork, so that each inherits it instead of pickling it.
-_JOB: tuple[Mailer, EditionPlan, list[list[str]]] | None = None
+@dataclass(frozen=True, kw_only=True)
+class _Share:
+    """What one worker built: its subscribers' messages."""
+
+    subscribers: int
+    messages: int
+    bytes: int
+    skipped: int
+    premailer_runs: int
+    variants: set[str]
 
 
-def _build_groups(
-    mailer: Mailer, plan: EditionPlan, groups: list[list[str]]
-) -> list[tuple[int, int, int]]:
-    if len(groups) <= 1:
-        return [mailer.count(plan, group) for group in groups]
+_CHUNK = 4000  # variants whose missing blocks are inlined together
+_JOB: _Job | None = None  # set just before the worker processes fork
+
+
+def _build_shares(job: _Job) -> list[_Share]:
+    if job.workers <= 1:
+        return [_build_share(job, 0)]
     global _JOB
-    _JOB = (mailer, plan, groups)
+    _JOB = job
     try:
-        with multiprocessing.get_context("fork").Pool(len(groups)) as pool:
-            return pool.map(_build_group, range(len(groups)))
+        with multiprocessing.get_context("fork").Pool(job.workers) as pool:
+            return pool.map(_build_inherited, range(job.workers))
     finally:
         _JOB = None
 
 
-def _build_group(index: int) -> tuple[int, int, int]:
+def _build_inherited(shard: int) -> _Share:
     assert _JOB is not None
-    mailer, plan, groups = _JOB
-    mailer.store.db.engine.dispose(close=False)  # never share the parent's connections
-    return mailer.count(plan, groups[index])
+    _JOB.mailer.store.db.engine.dispose(close=False)  # never share the parent's connections
+    return _build_share(_JOB, shard)
 
 
-def _partition(plan: EditionPlan, workers: int) -> list[list[str]]:
-    """Variants split into at most `workers` groups of about equal work (join + messages)."""
-    recipients: dict[str, int] = {}
-    for _, fingerprint in plan.recipients:
-        recipients[fingerprint] = recipients.get(fingerprint, 0) + 1
-    cost = {fp: 1 + recipients.get(fp, 0) for fp in plan.variants}
-    groups: list[list[str]] = [[] for _ in range(max(1, min(workers, len(cost))))]
-    loads = [0.0] * len(groups)
-    for fingerprint in sorted(cost, key=lambda fp: (-cost[fp], fp)):
-        lightest = loads.index(min(loads))
-        groups[lightest].append(fingerprint)
-        loads[lightest] += cost[fingerprint]
-    return [group for group in groups if group]
+def _build_share(job: _Job, shard: int) -> _Share:
+    """Plan one share of the subscribers and build their messages."""
+    mailer, render = job.mailer, job.render
+    runs = mailer.renderer.premailer_runs
+    audience = list(mailer.audience(job.planner.edition, shard=(shard, job.workers)))
+    plan = job.planner.plan(audience)
+    order = list(plan.variants)
+    messages = size = 0
+    for start in range(0, len(order), _CHUNK):
+        chunk = order[start : start + _CHUNK]
+        keys = render.warm(plan.variants[fp] for fp in chunk)
+        for built in mailer.messages(plan, chunk, render, keys):
+            messages += 1
+            size += len(built.data)
+    return _Share(
+        subscribers=len(audience),
+        messages=messages,
+        bytes=size,
+        skipped=plan.skipped,
+        premailer_runs=mailer.renderer.premailer_runs - runs,
+        variants=set(order),
+    )
 
 
 def preview_subscriber(sections: Sequence[str], now: datetime) -> Subscriber:

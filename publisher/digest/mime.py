@@ -1,7 +1,8 @@
 """Quoted-printable pieces: a body encoded once, in parts that are joined without re-encoding.
 
 Every piece but the last ends in a soft line break (`=` CRLF), so the decoded body is exactly
-the parts joined, and no encoded line is longer than 76 characters wherever a part ends.
+the parts joined, and no encoded line is longer than 76 characters (RFC 2045) wherever a part
+ends.
 """
 
 from __future__ import annotations
@@ -24,12 +25,19 @@ class EncodedVariant:
     text: Pieces
 
 
+_PLAIN = re.compile(r"[!-<>-~]+")  # printable ASCII but "=": quoted-printable leaves it as it is
+
+
 def qp(text: str) -> bytes:
     """Text as quoted-printable UTF-8, lines within 76 characters, CRLF line ends."""
+    if _PLAIN.fullmatch(text):  # a URL, a token: only split into lines (the common case)
+        lines = [text[i : i + 75] for i in range(0, len(text), 75)]
+        return "=\r\n".join(lines).encode("ascii")
     # email.quoprimime keeps every line within 76 characters; binascii.b2a_qp lets a line
     # reach 78 when it encodes a space before a line break. It works on bytes seen as latin-1.
     latin = text.replace("\r\n", "\n").encode("utf-8").decode("latin-1")
-    return body_encode(latin, maxlinelen=76, eol="\r\n").encode("ascii")
+    # 75: a piece's last line is followed by its soft line break "=", and stays within 76.
+    return body_encode(latin, maxlinelen=75, eol="\r\n").encode("ascii")
 
 
 def qp_piece(text: str, *, last: bool = False) -> bytes:

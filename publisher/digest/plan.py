@@ -49,6 +49,22 @@ class Fresh:
 
     by_section: dict[str, list[tuple[Article, datetime]]]
     oldest: datetime
+    _newest: dict[tuple[str, int], list[Article]] = field(default_factory=dict)
+
+    def taken(self, section: str, sent: set[str], since: datetime, cap: int) -> list[Article]:
+        """A section's newest `cap` articles not in `sent` that appeared since `since`."""
+        if not sent and since <= self.oldest:  # most readers: the same list, made once
+            key = (section, cap)
+            if key not in self._newest:
+                self._newest[key] = [a for a, _ in self.by_section.get(section, ())[:cap]]
+            return self._newest[key]
+        taken: list[Article] = []
+        for article, visible in self.by_section.get(section, ()):
+            if len(taken) == cap:
+                break
+            if article.id not in sent and visible >= since:
+                taken.append(article)
+        return taken
 
     @classmethod
     def of(cls, candidates: Iterable[tuple[Article, datetime, datetime]]) -> Fresh:
@@ -73,33 +89,30 @@ def choose(
     """The articles this subscriber gets: their sections, not yet sent, and not older than the
     subscriber (less `grace`, so that a first digest is not empty)."""
     since = subscriber.since - grace
-    per_section: list[list[Article]] = []
-    for section in section_order:
-        if section not in subscriber.sections:
-            continue
-        taken: list[Article] = []
-        for article, visible in fresh.by_section.get(section, ()):
-            if len(taken) == cap:
-                break
-            if article.id not in sent and visible >= since:
-                taken.append(article)
-        per_section.append(taken)
+    chosen = set(subscriber.sections)
+    per_section = [
+        fresh.taken(section, sent, since, cap) for section in section_order if section in chosen
+    ]
     return tuple(article for taken in _fair_share(per_section, limit) for article in taken)
 
 
 def _fair_share(per_section: list[list[Article]], limit: int) -> list[list[Article]]:
-    """Each section's newest articles, taken in turns until `limit` (a digest Gmail won't clip)."""
-    counts = [0] * len(per_section)
-    left = limit
-    while left > 0:
-        progressed = False
-        for index, taken in enumerate(per_section):
-            if left and counts[index] < len(taken):
-                counts[index] += 1
-                left -= 1
-                progressed = True
-        if not progressed:
-            break
+    """Each section's newest articles, taken in turns until `limit` (a digest Gmail won't clip).
+
+    Taking in turns gives every section the same number up to a level (or all it has), and
+    one more to the first sections that have more, until the limit."""
+    sizes = [len(taken) for taken in per_section]
+    if sum(sizes) <= limit:
+        return per_section
+    level = 0
+    while sum(min(size, level + 1) for size in sizes) <= limit:
+        level += 1
+    counts = [min(size, level) for size in sizes]
+    left = limit - sum(counts)
+    for index, size in enumerate(sizes):
+        if left and size > level:
+            counts[index] += 1
+            left -= 1
     return [taken[:count] for taken, count in zip(per_section, counts, strict=True)]
 
 
@@ -116,9 +129,57 @@ def _already_sent(
     return sent
 
 
-def plan_edition(
+@dataclass(frozen=True, kw_only=True)
+class Planner:
+    """What choosing every subscriber's articles for an edition needs, read once: the fresh
+    articles, what each subscriber was sent, and the rules."""
+
+    edition: Edition
+    fresh: Fresh
+    sent: dict[int, set[str]]
+    section_order: Sequence[str]
+    cap: int
+    limit: int
+    grace: timedelta
+
+    @property
+    def articles(self) -> list[Article]:
+        """Every article the edition may carry."""
+        return [a for pairs in self.fresh.by_section.values() for a, _ in pairs]
+
+    def plan(self, subscribers: Iterable[Subscriber]) -> EditionPlan:
+        """Every subscriber's variant of the edition; subscribers with nothing new are
+        skipped."""
+        plan = EditionPlan(edition=self.edition)
+        common: dict[tuple[str, ...], tuple[Article, ...]] = {}
+        rules: dict[str, Any] = {
+            "section_order": self.section_order,
+            "cap": self.cap,
+            "limit": self.limit,
+            "grace": self.grace,
+        }
+        for subscriber in subscribers:
+            history = self.sent.get(subscriber.id)
+            if history is None and subscriber.since - self.grace <= self.fresh.oldest:
+                # No history, older than every candidate: the choice depends on sections only.
+                key = subscriber.sections
+                if key not in common:
+                    common[key] = choose(subscriber, self.fresh, set(), **rules)
+                chosen = common[key]
+            else:
+                chosen = choose(subscriber, self.fresh, history or set(), **rules)
+            if not chosen:
+                plan.skipped += 1
+                continue
+            fingerprint = variant_fingerprint(article.id for article in chosen)
+            if fingerprint not in plan.variants:
+                plan.variants[fingerprint] = Variant(fingerprint=fingerprint, articles=chosen)
+            plan.recipients.append((subscriber, fingerprint))
+        return plan
+
+
+def planner(
     editions: EditionStore,
-    subscribers: Iterable[Subscriber],
     edition: Edition,
     *,
     section_order: Sequence[str],
@@ -126,38 +187,19 @@ def plan_edition(
     lookback: timedelta,
     limit: int = 40,
     grace: timedelta = timedelta(0),
-) -> EditionPlan:
-    """Every subscriber's variant of the edition; subscribers with nothing new are skipped."""
+) -> Planner:
+    """The planner of an edition: its fresh articles and what each subscriber was sent."""
     since = edition.cutoff - lookback
     candidates = editions.candidates(since=since, cutoff=edition.cutoff)
-    fresh = Fresh.of(candidates)
-    sent = _already_sent(editions, candidates, since - lookback)
-    plan = EditionPlan(edition=edition)
-    common: dict[tuple[str, ...], tuple[Article, ...]] = {}
-    rules: dict[str, Any] = {
-        "section_order": section_order,
-        "cap": cap,
-        "limit": limit,
-        "grace": grace,
-    }
-    for subscriber in subscribers:
-        history = sent.get(subscriber.id)
-        if history is None and subscriber.since - grace <= fresh.oldest:
-            # No history and older than every candidate: the choice depends on sections only.
-            key = subscriber.sections
-            if key not in common:
-                common[key] = choose(subscriber, fresh, set(), **rules)
-            chosen = common[key]
-        else:
-            chosen = choose(subscriber, fresh, history or set(), **rules)
-        if not chosen:
-            plan.skipped += 1
-            continue
-        fingerprint = variant_fingerprint(article.id for article in chosen)
-        if fingerprint not in plan.variants:
-            plan.variants[fingerprint] = Variant(fingerprint=fingerprint, articles=chosen)
-        plan.recipients.append((subscriber, fingerprint))
-    return plan
+    return Planner(
+        edition=edition,
+        fresh=Fresh.of(candidates),
+        sent=_already_sent(editions, candidates, since - lookback),
+        section_order=section_order,
+        cap=cap,
+        limit=limit,
+        grace=grace,
+    )
 
 
 def latest_plan(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import groupby
@@ -54,9 +54,9 @@ def new_slots() -> dict[str, str]:
     return {name: f"pubslot{token}{name}" for name in SLOT_NAMES}
 
 
-def no_related(article_id: str, digest: Collection[str]) -> Sequence[Link]:
+def no_related(article_ids: Sequence[str], digest: frozenset[str]) -> list[Sequence[Link]]:
     """No related links (a digest without them)."""
-    return ()
+    return [()] * len(article_ids)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,6 +159,7 @@ class EditionRender:
         token = secrets.token_hex(12)
         self.marks = {name: f"pubmark{token}{name}" for name in ("title", "preheader", "body")}
         self._blocks: dict[Any, Block] = {}
+        self._articles: dict[str, Article] = {}
         self._page: tuple[Pieces, Pieces] | None = None
         self._inlined: str | None = None
         self._frame: Frame | None = None
@@ -176,23 +177,42 @@ class EditionRender:
 
     def block_keys(self, variant: Variant) -> list[tuple[str, Any]]:
         """The blocks of a variant in order: each section heading, then its articles."""
-        ids = frozenset(variant.ids)
+        ids = variant.ids
+        links = dict(zip(ids, self.related(ids, frozenset(ids)), strict=True))
         keys: list[tuple[str, Any]] = []
         for slug, group in groupby(variant.articles, key=lambda a: a.section):
             keys.append(("section", slug))
-            keys.extend(("article", (a, tuple(self.related(a.id, ids)))) for a in group)
+            keys.extend(("article", (a.id, links[a.id])) for a in group)
         return keys
 
-    def warm(self, variants: Iterable[Variant]) -> None:
-        """Render and inline every block these variants hold, and the page (once each)."""
-        keys = dict.fromkeys(key for variant in variants for key in self.block_keys(variant))
-        self._blocks_of(keys)
+    def warm_base(self, articles: Iterable[Article]) -> None:
+        """Render and inline the page, each section heading and each article with the links
+        it has in most digests (those holding none of its neighbours), once each."""
+        articles = list(articles)
+        ids = [article.id for article in articles]
+        links = self.related(ids, frozenset())
+        keys = [("section", slug) for slug in dict.fromkeys(a.section for a in articles)]
+        keys += [("article", key) for key in zip(ids, links, strict=True)]
+        self._blocks_of(keys, articles)
         self._pages()
+
+    def warm(self, variants: Iterable[Variant]) -> dict[str, list[tuple[str, Any]]]:
+        """Render and inline every block these variants hold, and the page (once each);
+        return each variant's block keys (for `encoded`, so they are worked out once)."""
+        variants = list(variants)
+        keys = {variant.fingerprint: self.block_keys(variant) for variant in variants}
+        distinct = dict.fromkeys(key for found in keys.values() for key in found)
+        self._blocks_of(distinct, (article for v in variants for article in v.articles))
+        self._pages()
+        return keys
 
     # -- the fast path: encoded pieces -----------------------------------------------------
 
-    def encoded(self, variant: Variant) -> EncodedVariant:
-        """A variant as encoded pieces, for assembling its messages."""
+    def encoded(
+        self, variant: Variant, keys: list[tuple[str, Any]] | None = None
+    ) -> EncodedVariant:
+        """A variant as encoded pieces, for assembling its messages (`keys`: its block keys,
+        if known)."""
         subject = self.subject(variant)
         if self.renderer.sideways:
             rendered = self.rendered(variant)
@@ -202,7 +222,7 @@ class EditionRender:
                 html=pieces_with_slots(rendered.html, rendered.slots),
                 text=pieces_with_slots(rendered.text, rendered.slots),
             )
-        blocks = self._blocks_of(self.block_keys(variant))
+        blocks = self._blocks_of(keys or self.block_keys(variant), variant.articles)
         html_page, text_page = self._pages()
         values = {"title": subject, "preheader": _preheader(variant)}
         in_html = {name: qp_piece(_lxml_text(value)) for name, value in values.items()}
@@ -212,8 +232,8 @@ class EditionRender:
         return EncodedVariant(
             fingerprint=variant.fingerprint,
             subject=subject,
-            html=_with(html_page, {**in_html, "body": body_html}),
-            text=_with(text_page, {**in_text, "body": body_text}),
+            html=_merged(_with(html_page, {**in_html, "body": body_html})),
+            text=_merged(_with(text_page, {**in_text, "body": body_text})),
         )
 
     # -- whole strings: previews, tests and the fallback ----------------------------------
@@ -222,12 +242,13 @@ class EditionRender:
         """A variant's bodies as strings (slot markers still in place)."""
         subject = self.subject(variant)
         keys = self.block_keys(variant)
+        self._articles.update((article.id, article) for article in variant.articles)
         text_body = "".join(self._render_block(key, "txt") for key in keys)
         text = self._render_page("txt", subject, _preheader(variant), text_body)
         if self.renderer.sideways:
             html = self.renderer.inliner.page(self.whole_page(variant))
         else:
-            html = self._joined_html(subject, variant, self._blocks_of(keys))
+            html = self._joined_html(subject, variant, self._blocks_of(keys, variant.articles))
         return RenderedVariant(
             fingerprint=variant.fingerprint,
             subject=subject,
@@ -239,6 +260,7 @@ class EditionRender:
     def whole_page(self, variant: Variant) -> str:
         """The variant's whole page as Jinja renders it, before any CSS is inlined."""
         keys = self.block_keys(variant)
+        self._articles.update((article.id, article) for article in variant.articles)
         body = Markup("".join(self._render_block(key, "html") for key in keys))
         return self._render_page("html", self.subject(variant), _preheader(variant), body)
 
@@ -279,16 +301,22 @@ class EditionRender:
         if name == "section":
             context = {"section": {"title": self.section_titles.get(value, value)}}
         else:
-            article, links = value
-            context = {"article": _article(article, links, self.tag)}
+            article_id, links = value
+            context = {"article": _article(self._articles[article_id], links, self.tag)}
         return self.renderer.env.get_template(f"email/{name}.{kind}.j2").render(context)
 
-    def _blocks_of(self, keys: Iterable[tuple[str, Any]]) -> list[Block]:
+    def _blocks_of(
+        self, keys: Iterable[tuple[str, Any]], articles: Iterable[Article]
+    ) -> list[Block]:
         keys = list(keys)
-        missing = list(dict.fromkeys(key for key in keys if key not in self._blocks))
-        for start in range(0, len(missing), _BLOCKS_PER_RUN):
-            self._inline_blocks(missing[start : start + _BLOCKS_PER_RUN])
-        return [self._blocks[key] for key in keys]
+        found = [self._blocks.get(key) for key in keys]
+        if None in found:
+            missing = list(dict.fromkeys(k for k, b in zip(keys, found, strict=True) if b is None))
+            self._articles.update((article.id, article) for article in articles)
+            for start in range(0, len(missing), _BLOCKS_PER_RUN):
+                self._inline_blocks(missing[start : start + _BLOCKS_PER_RUN])
+            found = [self._blocks[key] for key in keys]
+        return found  # type: ignore[return-value]
 
     def _inline_blocks(self, keys: list[tuple[str, Any]]) -> None:
         if self._frame is None:
@@ -326,6 +354,20 @@ def _common_context(
 def _with(pieces: Pieces, values: dict[str, bytes]) -> Pieces:
     """The page's pieces with this variant's own values (encoded bytes) in their slots."""
     return [values.get(piece, piece) if isinstance(piece, str) else piece for piece in pieces]
+
+
+def _merged(pieces: Pieces) -> Pieces:
+    """Runs of encoded bytes joined, so a message is filled from a few pieces."""
+    merged: Pieces = []
+    run: list[bytes] = []
+    for piece in pieces:
+        if isinstance(piece, bytes):
+            run.append(piece)
+            continue
+        merged.extend((b"".join(run), piece))
+        run = []
+    merged.append(b"".join(run))
+    return merged
 
 
 def _lxml_text(value: str) -> str:

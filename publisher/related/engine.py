@@ -24,7 +24,20 @@ from publisher.settings import RelatedSettings
 QUERY_TERMS = 48  # strongest terms of an article used to find candidates (as "more like this")
 CANDIDATES = 100  # candidates re-scored exactly per article
 _SHORTLIST = 5  # times the limit: best-scored candidates checked against each other for copies
+_PAIRWISE = 60  # neighbours whose cosines with each other are worked out ahead
 _DAY = 86_400.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Neighbours:
+    """An article's possible links, best first, before any exclusion: their rows, whether each
+    passes `min_similarity`, their scores, and the cosines among the first of them."""
+
+    row: int
+    rows: list[int]
+    strong: list[bool]
+    scores: list[float]
+    pairwise: np.ndarray
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,8 +78,7 @@ class RelatedEngine:
         rows = {i: r for i in dict.fromkeys(ids) if (r := self.index.row(i)) is not None}
         if not rows:
             return {}
-        excluded_rows = [r for i in exclude if (r := self.index.row(i)) is not None]
-        excluded = np.array(excluded_rows, np.int64)
+        excluded_rows = {r for i in exclude if (r := self.index.row(i)) is not None}
         excluded_titles = {self.index.title_keys[r] for r in excluded_rows}
         queries = _strongest_terms(self.index.matrix[list(rows.values())], QUERY_TERMS)
         parts = [
@@ -74,44 +86,98 @@ class RelatedEngine:
         ]
         answers = {}
         for position, (article_id, row) in enumerate(rows.items()):
-            candidates, approx = _candidates(parts, position)
-            answers[article_id] = self._answer(
-                row, candidates, approx, excluded, excluded_titles, limit
-            )
+            neighbours = self._neighbours(row, *_candidates(parts, position))
+            answers[article_id] = self.choose(neighbours, excluded_rows, excluded_titles, limit)
         return answers
 
-    def _answer(
-        self,
-        row: int,
-        candidates: np.ndarray,
-        approx: np.ndarray,
-        excluded: np.ndarray,
-        excluded_titles: set[str],
-        limit: int,
-    ) -> list[Related]:
+    def neighbours(self, ids: Sequence[str]) -> dict[str, Neighbours]:
+        """Each known id's possible links in order, before any exclusion: worked out once,
+        then `choose` gives the links for any digest quickly."""
+        rows = {i: r for i in dict.fromkeys(ids) if (r := self.index.row(i)) is not None}
+        if not rows:
+            return {}
+        queries = _strongest_terms(self.index.matrix[list(rows.values())], QUERY_TERMS)
+        parts = [(offset, (queries @ post).tocsr()) for offset, post in self.index.segments()]
+        return {
+            article_id: self._neighbours(row, *_candidates(parts, position))
+            for position, (article_id, row) in enumerate(rows.items())
+        }
+
+    def _neighbours(self, row: int, candidates: np.ndarray, approx: np.ndarray) -> Neighbours:
         candidates, similarity = self._fit(row, candidates, approx)
-        if len(excluded):
-            kept = ~np.isin(candidates, excluded)
-            candidates, similarity = candidates[kept], similarity[kept]
-        if not len(candidates):
-            return []
-        settings = self.settings
         scores = self._scores(row, candidates, similarity)
-        strong = similarity >= settings.min_similarity
+        strong = similarity >= self.settings.min_similarity
         # Links over the floor first, by score; weaker ones only behind `fill_after` of them,
         # by their text alone (tags, section and recency never lift a link under the floor).
         key = np.where(strong, scores, similarity)
         order = np.lexsort((self._rank[candidates], -np.round(key, 9), ~strong))
-        picked = self._pick(row, candidates[order], strong[order], limit, excluded_titles)
-        index = self.index
-        return [
-            Related(
-                id=index.ids[candidates[order[k]]],
-                title=index.titles[candidates[order[k]]],
-                score=round(float(scores[order[k]]), 4),
-            )
-            for k in picked
-        ]
+        ordered = candidates[order]
+        return Neighbours(
+            row=row,
+            rows=ordered.tolist(),
+            strong=strong[order].tolist(),
+            scores=scores[order].tolist(),
+            pairwise=_pairwise(self.index.matrix[ordered[:_PAIRWISE]]),
+        )
+
+    def choose(
+        self,
+        neighbours: Neighbours,
+        excluded: Collection[int],
+        excluded_titles: Collection[str],
+        limit: int,
+    ) -> list[Related]:
+        """The links of an article whose digest holds the `excluded` rows (and titles): the
+        best `limit` of its neighbours that are not copies of each other; one under
+        `min_similarity` only where `_fills` allows it."""
+        return self.choose_traced(neighbours, excluded, excluded_titles, limit)[0]
+
+    def choose_traced(
+        self,
+        neighbours: Neighbours,
+        excluded: Collection[int],
+        excluded_titles: Collection[str],
+        limit: int,
+    ) -> tuple[list[Related], list[int] | None]:
+        """`choose`, and the rows it looked at before it had `limit` links (None when it ran
+        out first): a digest holding none of these (nor their titles) gets the same links."""
+        keys, n = self.index.title_keys, neighbours
+        blocked = set(excluded_titles) | {keys[n.row]}
+        shortlist = [i for i, row in enumerate(n.rows) if row not in excluded][: limit * _SHORTLIST]
+        if shortlist and shortlist[-1] < _PAIRWISE:
+            pairwise = n.pairwise[np.ix_(shortlist, shortlist)]
+        else:
+            pairwise = _pairwise(self.index.matrix[[n.rows[i] for i in shortlist]])
+        chosen: list[int] = []
+        for position, i in enumerate(shortlist):
+            key = keys[n.rows[i]]
+            if key in blocked:
+                continue
+            if not n.strong[i] and not self._fills(pairwise[position, chosen]):
+                continue
+            if chosen and (pairwise[position, chosen] >= self.settings.duplicate_similarity).any():
+                continue
+            chosen.append(position)
+            blocked.add(key)
+            if len(chosen) == limit:
+                looked = [n.rows[i] for i in shortlist[: position + 1]]
+                return [self._related(n, shortlist[p]) for p in chosen], looked
+        return [self._related(n, shortlist[position]) for position in chosen], None
+
+    def _related(self, neighbours: Neighbours, i: int) -> Related:
+        row = neighbours.rows[i]
+        score = round(neighbours.scores[i], 4)
+        return Related(id=self.index.ids[row], title=self.index.titles[row], score=score)
+
+    def reach(self, neighbours: Neighbours) -> frozenset[str]:
+        """The articles whose exclusion (in a digest) can change this article's links: its
+        neighbours, and the articles sharing a title with them or with it. Its links for a
+        digest depend only on which of these the digest holds."""
+        keys = self.index.title_keys
+        titles = {keys[row] for row in neighbours.rows} | {keys[neighbours.row]}
+        titled = self.by_title()
+        found = {self.index.ids[row] for row in neighbours.rows}
+        return frozenset(found.union(*(titled.get(key, ()) for key in titles)))
 
     def _fit(
         self, row: int, candidates: np.ndarray, approx: np.ndarray
@@ -130,60 +196,14 @@ class RelatedEngine:
         fit = (similarity >= floor) & (similarity < settings.duplicate_similarity)
         return candidates[fit], similarity[fit]
 
-    def reach(self, ids: Sequence[str]) -> dict[str, frozenset[str]]:
-        """For each known id, the articles whose exclusion (in a digest) can change its
-        links: its possible links, and the articles sharing a title with them or with it.
-        An article's links for a digest depend only on which of these the digest holds."""
-        rows = {i: r for i in dict.fromkeys(ids) if (r := self.index.row(i)) is not None}
-        if not rows:
-            return {}
-        queries = _strongest_terms(self.index.matrix[list(rows.values())], QUERY_TERMS)
-        parts = [(offset, (queries @ post).tocsr()) for offset, post in self.index.segments()]
-        titled = self._by_title()
-        found = {}
-        for position, (article_id, row) in enumerate(rows.items()):
-            candidates, _ = self._fit(row, *_candidates(parts, position))
-            keys = {self.index.title_keys[c] for c in candidates} | {self.index.title_keys[row]}
-            reach = {self.index.ids[c] for c in candidates}
-            found[article_id] = frozenset(reach.union(*(titled.get(k, ()) for k in keys)))
-        return found
-
-    def _by_title(self) -> dict[str, list[str]]:
+    def by_title(self) -> dict[str, list[str]]:
+        """Article ids by title key (articles filed under the same title)."""
         if self._titles is None:
             self._titles = {}
             for row in np.flatnonzero(self.index.alive):
                 key = self.index.title_keys[row]
                 self._titles.setdefault(key, []).append(self.index.ids[row])
         return self._titles
-
-    def _pick(
-        self,
-        row: int,
-        ordered: np.ndarray,
-        strong: np.ndarray,
-        limit: int,
-        excluded_titles: set[str],
-    ) -> list[int]:
-        """Positions of the best `limit` candidates that are not copies of each other; one
-        under `min_similarity` only where `_fills` allows it."""
-        keys = self.index.title_keys
-        blocked = excluded_titles | {keys[row]}
-        shortlist = ordered[: limit * _SHORTLIST]
-        pairwise = _pairwise(self.index.matrix[shortlist])
-        chosen: list[int] = []
-        for position, cand in enumerate(shortlist):
-            key = keys[cand]
-            if key in blocked:
-                continue
-            if not strong[position] and not self._fills(pairwise[position, chosen]):
-                continue
-            if chosen and (pairwise[position, chosen] >= self.settings.duplicate_similarity).any():
-                continue
-            chosen.append(position)
-            blocked.add(key)
-            if len(chosen) == limit:
-                break
-        return chosen
 
     def _fills(self, with_chosen: np.ndarray) -> bool:
         """True when a link under the floor may fill a slot: `fill_after` links over the floor

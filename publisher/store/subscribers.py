@@ -73,10 +73,17 @@ class SubscriberStore:
         return found
 
     def iter(
-        self, *, status: SubscriberStatus | None = None, frequency: Frequency | None = None
+        self,
+        *,
+        status: SubscriberStatus | None = None,
+        frequency: Frequency | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> Iterator[Subscriber]:
-        """Subscribers by id, optionally of one status and frequency, streamed."""
+        """Subscribers by id, optionally of one status and frequency, streamed; with `shard`
+        `(k, n)`, only those whose id is k modulo n."""
         query = select(subscribers).order_by(subscribers.c.id)
+        if shard is not None:
+            query = query.where(subscribers.c.id % shard[1] == shard[0])
         if status is not None:
             query = query.where(subscribers.c.status == status.value)
         if frequency is not None:
