@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import time
@@ -254,6 +255,7 @@ def _build_shares(job: _Job) -> list[_Share]:
 def _build_inherited(shard: int) -> _Share:
     assert _JOB is not None
     _JOB.mailer.store.db.engine.dispose(close=False)  # never share the parent's connections
+    gc.freeze()  # what the parent made stays put: no collection walks it or copies its pages
     return _build_share(_JOB, shard)
 
 
@@ -263,6 +265,7 @@ def _build_share(job: _Job, shard: int) -> _Share:
     runs = mailer.renderer.premailer_runs
     audience = list(mailer.audience(job.planner.edition, shard=(shard, job.workers)))
     plan = job.planner.plan(audience)
+    gc.freeze()  # the plan lives until the end: the collector need not walk it again
     order = list(plan.variants)
     messages = size = 0
     for start in range(0, len(order), _CHUNK):

@@ -7,6 +7,7 @@ ends.
 
 from __future__ import annotations
 
+import binascii
 import re
 from dataclasses import dataclass
 from email.quoprimime import body_encode
@@ -33,6 +34,12 @@ def qp(text: str) -> bytes:
     if _PLAIN.fullmatch(text):  # a URL, a token: only split into lines (the common case)
         lines = [text[i : i + 75] for i in range(0, len(text), 75)]
         return "=\r\n".join(lines).encode("ascii")
+    if "\n" not in text and "\r" not in text:
+        # One line (a title, a greeting): binascii's encoder, in C, when its lines fit.
+        encoded = binascii.b2a_qp(text.encode("utf-8"), istext=False)
+        lines = encoded.split(b"\n")
+        if len(lines[-1]) <= 75 and all(len(line) <= 76 for line in lines):
+            return b"\r\n".join(lines)
     # email.quoprimime keeps every line within 76 characters; binascii.b2a_qp lets a line
     # reach 78 when it encodes a space before a line break. It works on bytes seen as latin-1.
     latin = text.replace("\r\n", "\n").encode("utf-8").decode("latin-1")

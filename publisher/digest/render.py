@@ -19,7 +19,6 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -178,11 +177,13 @@ class EditionRender:
     def block_keys(self, variant: Variant) -> list[tuple[str, Any]]:
         """The blocks of a variant in order: each section heading, then its articles."""
         ids = variant.ids
-        links = dict(zip(ids, self.related(ids, frozenset(ids)), strict=True))
         keys: list[tuple[str, Any]] = []
-        for slug, group in groupby(variant.articles, key=lambda a: a.section):
-            keys.append(("section", slug))
-            keys.extend(("article", (a.id, links[a.id])) for a in group)
+        section = None
+        for article, links in zip(variant.articles, self.related(ids, frozenset(ids)), strict=True):
+            if article.section != section:
+                section = article.section
+                keys.append(("section", section))
+            keys.append(("article", (article.id, links)))
         return keys
 
     def warm_base(self, articles: Iterable[Article]) -> None:
@@ -227,8 +228,8 @@ class EditionRender:
         values = {"title": subject, "preheader": _preheader(variant)}
         in_html = {name: qp_piece(_lxml_text(value)) for name, value in values.items()}
         in_text = {name: qp_piece(value) for name, value in values.items()}
-        body_html = b"".join(block.html_qp for block in blocks)
-        body_text = b"".join(block.text_qp for block in blocks)
+        body_html = b"".join([block.html_qp for block in blocks])
+        body_text = b"".join([block.text_qp for block in blocks])
         return EncodedVariant(
             fingerprint=variant.fingerprint,
             subject=subject,
@@ -310,7 +311,7 @@ class EditionRender:
     ) -> list[Block]:
         keys = list(keys)
         found = [self._blocks.get(key) for key in keys]
-        if None in found:
+        if any(block is None for block in found):
             missing = list(dict.fromkeys(k for k, b in zip(keys, found, strict=True) if b is None))
             self._articles.update((article.id, article) for article in articles)
             for start in range(0, len(missing), _BLOCKS_PER_RUN):

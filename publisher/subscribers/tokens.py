@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from enum import StrEnum
+from functools import cached_property
 
 from itsdangerous import BadData, Signer
 
@@ -34,7 +35,8 @@ class Tokens:
             )
         # One signer per purpose, built once: making tokens is on the hot path of a send.
         self._signers = {
-            purpose: Signer(secret_key, salt=f"publisher-{purpose.value}-v1") for purpose in Purpose
+            purpose: _Signer(secret_key, salt=f"publisher-{purpose.value}-v1")
+            for purpose in Purpose
         }
 
     def make(self, subscriber: Subscriber, purpose: Purpose) -> str:
@@ -55,6 +57,18 @@ class Tokens:
         except (BadData, UnicodeError):
             return False
         return payload == f"{subscriber.id}.{_tag(subscriber.secret)}"
+
+
+class _Signer(Signer):
+    """itsdangerous' Signer, its signing key derived once instead of at every signature."""
+
+    @cached_property
+    def _signing_key(self) -> bytes:
+        return super().derive_key()
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        """The key of the newest secret (derived once), or of the one given."""
+        return self._signing_key if secret_key is None else super().derive_key(secret_key)
 
 
 def _tag(subscriber_secret: str) -> str:
