@@ -359,7 +359,7 @@ class Link(NamedTuple):
 
 
 # The related links of each of these articles in a digest holding these article ids (never
-# one of them).
+# one of them). The same links come back as the same tuple object: blocks are cached by it.
 RelatedLookup = Callable[[Sequence[str], frozenset[str]], list[Sequence[Link]]]
 # A lookup for an edition whose digests draw their articles from these ids.
 RelatedSource = Callable[[Collection[str]], RelatedLookup]

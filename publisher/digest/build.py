@@ -10,7 +10,6 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
-from typing import Any
 
 from publisher.digest.editions import lookback
 from publisher.digest.message import Envelope, PreparedVariant, Recipient, message_id
@@ -119,7 +118,7 @@ class Mailer:
         plan: EditionPlan,
         fingerprints: Iterable[str] | None = None,
         render: EditionRender | None = None,
-        keys: dict[str, list[tuple[str, Any]]] | None = None,
+        keys: dict[str, list[int]] | None = None,
     ) -> Iterator[BuiltMessage]:
         """The planned messages (of some variants), variant by variant: each variant joined
         from the edition's blocks, then each subscriber's bytes assembled from it (`keys`:

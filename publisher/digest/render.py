@@ -157,7 +157,11 @@ class EditionRender:
         self.common = _common_context(settings, edition, renderer, date)
         token = secrets.token_hex(12)
         self.marks = {name: f"pubmark{token}{name}" for name in ("title", "preheader", "body")}
-        self._blocks: dict[Any, Block] = {}
+        # Blocks are numbered: the numbers are found by section slug, or by article id and
+        # the identity of its links (held in _keys, so that identity is never reused).
+        self._numbers: dict[Any, int] = {}
+        self._keys: list[tuple[str, Any]] = []
+        self._blocks: list[Block | None] = []
         self._articles: dict[str, Article] = {}
         self._page: tuple[Pieces, Pieces] | None = None
         self._inlined: str | None = None
@@ -174,30 +178,61 @@ class EditionRender:
             first_title=variant.articles[0].title,
         )
 
-    def block_keys(self, variant: Variant) -> list[tuple[str, Any]]:
-        """The blocks of a variant in order: each section heading, then its articles."""
+    def block_keys(self, variant: Variant) -> list[int]:
+        """The blocks of a variant in order, by number: each section heading, then its
+        articles (see `block_key`)."""
         ids = variant.ids
-        keys: list[tuple[str, Any]] = []
+        numbers = self._numbers
+        found: list[int] = []
         section = None
         for article, links in zip(variant.articles, self.related(ids, frozenset(ids)), strict=True):
             if article.section != section:
                 section = article.section
-                keys.append(("section", section))
-            keys.append(("article", (article.id, links)))
-        return keys
+                number = numbers.get(section)
+                found.append(self._new(section, ("section", section)) if number is None else number)
+            number = numbers.get((article.id, id(links)))
+            found.append(self._article_number(article.id, links) if number is None else number)
+        return found
+
+    def block_key(self, number: int) -> tuple[str, Any]:
+        """What block `number` is: ("section", slug) or ("article", (id, links))."""
+        return self._keys[number]
+
+    def _article_number(self, article_id: str, links: Sequence[Link]) -> int:
+        handle = (article_id, id(links))
+        number = self._numbers.get(handle)
+        return self._new(handle, ("article", (article_id, links))) if number is None else number
+
+    def _section_number(self, slug: str) -> int:
+        number = self._numbers.get(slug)
+        return self._new(slug, ("section", slug)) if number is None else number
+
+    def _new(self, handle: Any, key: tuple[str, Any]) -> int:
+        number = self._numbers[handle] = len(self._keys)
+        self._keys.append(key)
+        self._blocks.append(None)
+        return number
 
     def warm_base(self, articles: Iterable[Article]) -> None:
         """Render and inline the page, each section heading and each article with the links
         it has in most digests (those holding none of its neighbours), once each."""
         articles = list(articles)
         ids = [article.id for article in articles]
-        links = self.related(ids, frozenset())
-        keys = [("section", slug) for slug in dict.fromkeys(a.section for a in articles)]
-        keys += [("article", key) for key in zip(ids, links, strict=True)]
-        self._blocks_of(keys, articles)
+        numbers = [
+            self._numbers.get(slug) or self._new(slug, ("section", slug))
+            for slug in dict.fromkeys(a.section for a in articles)
+        ]
+        for article_id, links in zip(ids, self.related(ids, frozenset()), strict=True):
+            handle = (article_id, id(links))
+            number = self._numbers.get(handle)
+            found = (
+                self._new(handle, ("article", (article_id, links))) if number is None else number
+            )
+            numbers.append(found)
+        self._blocks_of(numbers, articles)
         self._pages()
 
-    def warm(self, variants: Iterable[Variant]) -> dict[str, list[tuple[str, Any]]]:
+    def warm(self, variants: Iterable[Variant]) -> dict[str, list[int]]:
         """Render and inline every block these variants hold, and the page (once each);
         return each variant's block keys (for `encoded`, so they are worked out once)."""
         variants = list(variants)
@@ -209,9 +244,7 @@ class EditionRender:
 
     # -- the fast path: encoded pieces -----------------------------------------------------
 
-    def encoded(
-        self, variant: Variant, keys: list[tuple[str, Any]] | None = None
-    ) -> EncodedVariant:
+    def encoded(self, variant: Variant, keys: list[int] | None = None) -> EncodedVariant:
         """A variant as encoded pieces, for assembling its messages (`keys`: its block keys,
         if known)."""
         subject = self.subject(variant)
@@ -244,7 +277,7 @@ class EditionRender:
         subject = self.subject(variant)
         keys = self.block_keys(variant)
         self._articles.update((article.id, article) for article in variant.articles)
-        text_body = "".join(self._render_block(key, "txt") for key in keys)
+        text_body = "".join(self._render_block(self._keys[n], "txt") for n in keys)
         text = self._render_page("txt", subject, _preheader(variant), text_body)
         if self.renderer.sideways:
             html = self.renderer.inliner.page(self.whole_page(variant))
@@ -262,7 +295,7 @@ class EditionRender:
         """The variant's whole page as Jinja renders it, before any CSS is inlined."""
         keys = self.block_keys(variant)
         self._articles.update((article.id, article) for article in variant.articles)
-        body = Markup("".join(self._render_block(key, "html") for key in keys))
+        body = Markup("".join(self._render_block(self._keys[n], "html") for n in keys))
         return self._render_page("html", self.subject(variant), _preheader(variant), body)
 
     # -- inside ------------------------------------------------------------------------
@@ -306,28 +339,31 @@ class EditionRender:
             context = {"article": _article(self._articles[article_id], links, self.tag)}
         return self.renderer.env.get_template(f"email/{name}.{kind}.j2").render(context)
 
-    def _blocks_of(
-        self, keys: Iterable[tuple[str, Any]], articles: Iterable[Article]
-    ) -> list[Block]:
-        keys = list(keys)
-        found = [self._blocks.get(key) for key in keys]
+    def _blocks_of(self, numbers: Iterable[int], articles: Iterable[Article]) -> list[Block]:
+        numbers = list(numbers)
+        blocks = self._blocks
+        found = [blocks[n] for n in numbers]
         if any(block is None for block in found):
-            missing = list(dict.fromkeys(k for k, b in zip(keys, found, strict=True) if b is None))
+            missing = list(dict.fromkeys(n for n in numbers if blocks[n] is None))
             self._articles.update((article.id, article) for article in articles)
             for start in range(0, len(missing), _BLOCKS_PER_RUN):
                 self._inline_blocks(missing[start : start + _BLOCKS_PER_RUN])
-            found = [self._blocks[key] for key in keys]
+            found = [blocks[n] for n in numbers]
         return found  # type: ignore[return-value]
 
-    def _inline_blocks(self, keys: list[tuple[str, Any]]) -> None:
+    def _inline_blocks(self, numbers: list[int]) -> None:
         if self._frame is None:
             self._frame = frame_of(self._skeleton())
-        frame = self._frame
+        keys = [self._keys[n] for n in numbers]
         html = [self._render_block(key, "html") for key in keys]
-        for key, inlined in zip(keys, self.renderer.inliner.blocks(frame, html), strict=True):
+        inlined = self.renderer.inliner.blocks(self._frame, html)
+        for number, key, block_html in zip(numbers, keys, inlined, strict=True):
             text = self._render_block(key, "txt")
-            self._blocks[key] = Block(
-                html=inlined, text=text, html_qp=qp_piece(inlined), text_qp=qp_piece(text)
+            self._blocks[number] = Block(
+                html=block_html,
+                text=text,
+                html_qp=qp_piece(block_html),
+                text_qp=qp_piece(text),
             )
 
 

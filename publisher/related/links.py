@@ -23,6 +23,7 @@ class DigestLinks:
         self.articles = articles
         self.limit = limit
         self._urls: dict[str, str] = {}
+        self._interned: dict[tuple[Link, ...], tuple[Link, ...]] = {}
 
     def for_edition(self, universe: Collection[str]) -> RelatedLookup:
         """The lookup for digests whose articles are all among `universe`."""
@@ -51,7 +52,8 @@ class DigestLinks:
     def _as_links(self, found: Sequence[Related]) -> Sequence[Link]:
         self._fetch_urls({item.id for item in found})
         urls = self._urls
-        return tuple(Link(title=i.title, url=urls[i.id]) for i in found if i.id in urls)
+        links = tuple(Link(title=i.title, url=urls[i.id]) for i in found if i.id in urls)
+        return self._interned.setdefault(links, links)  # equal links: the same tuple
 
     def _fetch_urls(self, ids: set[str]) -> None:
         missing = {i for i in ids if i not in self._urls}
