@@ -36,6 +36,7 @@ from publisher.digest.editions import new_edition
 from publisher.digest.message import personalise
 from publisher.gather import content_hash
 from publisher.models import Article, EditionKind, Subscriber, SubscriberStatus
+from publisher.pipeline import dry_run
 from publisher.pipeline import mailer as build_mailer
 from publisher.settings import Settings, settings_from_dict
 from publisher.store.articles import StoredArticle
@@ -150,9 +151,8 @@ def build(work: Path, workers: int) -> dict[str, float]:
     """The measured part, run in its own process: every message to bytes, as `send --dry-run`."""
     start = time.perf_counter()
     app = open_app(settings(work))
-    mailer = build_mailer(app)
     edition = new_edition(EditionKind.DAILY, NOW, app.settings.site.zone)
-    report = mailer.dry_run(edition, workers=workers)
+    report = dry_run(app, edition, workers=workers)
     seconds = time.perf_counter() - start
     return {
         "subscribers": report.subscribers,

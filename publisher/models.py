@@ -333,7 +333,21 @@ class BuildReport:
     skipped: int = 0
     bytes: int = 0
     premailer_runs: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)  # by step: plan, render, build
+    seconds: dict[str, float] = field(default_factory=dict)  # by step: prepare, build
+    fingerprints: set[str] = field(default_factory=set, repr=False)  # the variants built
+
+    def add(self, share: BuildReport) -> None:
+        """Count in what another worker built for the same edition (its seconds: the
+        slowest worker's)."""
+        self.subscribers += share.subscribers
+        self.messages += share.messages
+        self.skipped += share.skipped
+        self.bytes += share.bytes
+        self.premailer_runs += share.premailer_runs
+        self.fingerprints |= share.fingerprints
+        self.variants = len(self.fingerprints)
+        for step, seconds in share.seconds.items():
+            self.seconds[step] = max(self.seconds.get(step, 0.0), seconds)
 
     def as_json(self) -> dict[str, object]:
         """The object `publisher send --dry-run --json` prints."""
@@ -363,3 +377,26 @@ class Link(NamedTuple):
 RelatedLookup = Callable[[Sequence[str], frozenset[str]], list[Sequence[Link]]]
 # A lookup for an edition whose digests draw their articles from these ids.
 RelatedSource = Callable[[Collection[str]], RelatedLookup]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claimed:
+    """A delivery row a sender has claimed (under a lease) and must now send and record."""
+
+    id: int
+    edition_id: int
+    subscriber_id: int
+    variant_id: int
+    message_id: str
+    attempts: int  # this one included
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    """What became of one claimed row."""
+
+    id: int
+    state: DeliveryState
+    error: str = ""
+    retry_at: datetime | None = None
+    subscriber_id: int | None = None  # set for a bounce: the subscriber is suppressed

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable, Collection
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from publisher.app import App
+from publisher.app import App, open_app
 from publisher.feeds.write import publish_feeds
 from publisher.gather import gather
-from publisher.models import FeedsReport, GatherReport, RelatedLookup, RelatedSource
+from publisher.models import (
+    BuildReport,
+    Edition,
+    FeedsReport,
+    GatherReport,
+    RelatedLookup,
+    RelatedSource,
+)
+from publisher.settings import Settings
 
 if TYPE_CHECKING:
+    from publisher.delivery.deliver import Deliverer
+    from publisher.delivery.transports import Transport
     from publisher.digest.build import Mailer
     from publisher.related.engine import RelatedEngine
 
@@ -74,6 +87,46 @@ def mailer(app: App) -> Mailer:
     from publisher.digest.build import Mailer
 
     return Mailer(app.settings, app.store, related_source(app))
+
+
+def deliverer(app: App, transport: Transport, *, owner: str | None = None) -> Deliverer:
+    """The delivery loop on this app's store, sending through `transport`."""
+    from publisher.delivery.deliver import Deliverer
+    from publisher.digest.compose import Composer
+
+    composer = Composer(mailer(app))
+    return Deliverer(app.store.deliveries, composer, transport, app.settings.delivery, owner=owner)
+
+
+def dry_run(app: App, edition: Edition, *, workers: int = 0) -> BuildReport:
+    """Build every message of the edition to its final bytes, sending and recording nothing,
+    in `workers` processes (default: `digest.workers`, or one per core) that each take a
+    share of the subscribers.
+
+    The workers are started fresh (spawn), never forked: this process may hold threads
+    (the scheduler, the web server, a delivery pool), and a fork copies their locks."""
+    workers = workers or app.settings.digest.workers or os.cpu_count() or 1
+    if workers == 1:
+        return mailer(app).dry_run(edition)
+    if app.settings.digest.related_links:
+        related_engine(app)  # the index brought up to date here, not by each worker at once
+    report = BuildReport(edition=edition.key)
+    context = multiprocessing.get_context("spawn")
+    jobs = [(app.settings, edition, (shard, workers)) for shard in range(workers)]
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for share in pool.map(_dry_run_share, jobs):
+            report.add(share)
+    return report
+
+
+def _dry_run_share(job: tuple[Settings, Edition, tuple[int, int]]) -> BuildReport:
+    """One worker process's share of a dry run."""
+    settings, edition, shard = job
+    app = open_app(settings)
+    try:
+        return mailer(app).dry_run(edition, shard)
+    finally:
+        app.close()
 
 
 def related_engine(app: App, *, rebuild: bool = False) -> RelatedEngine:

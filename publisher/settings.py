@@ -235,21 +235,35 @@ class SmtpSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=25, ge=1, le=65535)
     security: Literal["none", "starttls", "tls"] = "none"
-    username: str = ""
-    connections: int = Field(default=4, ge=1)
-    rate: float = Field(default=0, ge=0)
+    username: str = ""  # the password comes from PUBLISHER_SMTP_PASSWORD
+    connections: int = Field(default=4, ge=1, le=100)  # reused connections, in parallel
+    rate: float = Field(default=0, ge=0)  # messages a second in all; 0: no limit
     timeout: float = Field(default=30.0, gt=0)
+    messages_per_connection: int = Field(default=1000, ge=1)  # then a fresh connection
+    helo: str = ""  # the name given in EHLO; default: the sender's domain
 
 
 class OutboxSettings(_Strict):
     path: str = "var/outbox"
 
 
+class DkimSettings(_Strict):
+    domain: str = ""  # empty: messages are not signed; the key comes from PUBLISHER_DKIM_KEY
+    selector: str = ""
+
+
 class DeliverySettings(_Strict):
     transport: Literal["smtp", "outbox"] = "outbox"
-    retries: int = Field(default=5, ge=0)
+    retries: int = Field(default=5, ge=0, le=50)  # tries after the first, for 4xx and drops
+    retry_seconds: float = Field(default=60.0, gt=0)  # the first wait; it doubles each time
+    lease_seconds: float = Field(default=300.0, gt=0)  # then a claimed row is claimed again
+    batch: int = Field(default=200, ge=1, le=10_000)  # rows claimed at once
+    # The send pauses when more than error_ratio of the last error_window results failed.
+    error_window: int = Field(default=500, ge=10)
+    error_ratio: float = Field(default=0.1, gt=0, le=1)
     smtp: SmtpSettings = SmtpSettings()
     outbox: OutboxSettings = OutboxSettings()
+    dkim: DkimSettings = DkimSettings()
 
 
 class WebSettings(_Strict):
@@ -270,6 +284,7 @@ class Secrets(_Strict):
     secret_key: str = ""
     smtp_password: str = ""
     admin_password: str = ""
+    dkim_key: str = ""
 
     def __repr__(self) -> str:
         return "Secrets(<hidden>)"
@@ -417,6 +432,7 @@ def _secrets_from_environment() -> Secrets:
         secret_key=os.environ.get("PUBLISHER_SECRET_KEY", ""),
         smtp_password=os.environ.get("PUBLISHER_SMTP_PASSWORD", ""),
         admin_password=os.environ.get("PUBLISHER_ADMIN_PASSWORD", ""),
+        dkim_key=os.environ.get("PUBLISHER_DKIM_KEY", ""),
     )
 
 

@@ -211,8 +211,19 @@ def test_digest_preview_and_dry_run(project: Path):
     )
     again = json.loads(run_cli("send", "--dry-run", "--json", cwd=project, env=env).stdout)
     assert again["messages"] == 2  # a dry run marks nothing as sent
-    real = run_cli("send", cwd=project, env=env)
-    assert real.returncode == 2 and "--dry-run" in real.stderr
+    asked = run_cli("send", cwd=project, env=env)  # no terminal to confirm on
+    assert asked.returncode == 2 and "--yes" in asked.stderr
+    sent = run_cli("send", "--yes", "--json", cwd=project, env=env)
+    assert sent.returncode == 0, sent.stderr
+    first = json.loads(sent.stdout)
+    assert first["status"] == "done" and first["deliveries"]["sent"] == 2
+    assert first["this_run"] == {"sent": 2}
+    outbox = sorted((project / "var" / "outbox").glob("daily.*.eml"))
+    assert len(outbox) == 2 and b"To: Ana <ana@example.com>" in b"".join(
+        path.read_bytes() for path in outbox
+    )
+    resent = json.loads(run_cli("send", "--yes", "--json", cwd=project, env=env).stdout)
+    assert resent["this_run"] == {} and resent["deliveries"]["sent"] == 2  # never twice
     # Without PUBLISHER_SECRET_KEY, every command uses (and the first creates) var/secret.key.
     no_secret = run_cli("send", "--dry-run", cwd=project, env={"PUBLISHER_SECRET_KEY": ""})
     assert no_secret.returncode == 0, no_secret.stderr

@@ -56,8 +56,9 @@ def main() -> None:
         sys.exit(1)
 
 
-from publisher.cli import content, editions, mail  # noqa: E402  (registers the commands)
+from publisher.cli import content, delivery, editions, mail  # noqa: E402  (registers the commands)
 
 content.register(cli)
 mail.register(cli)
 editions.register(cli)
+delivery.register(cli)

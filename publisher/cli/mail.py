@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,14 +21,16 @@ from publisher.errors import UserError
 from publisher.models import EditionKind, SubscriberStatus
 
 if TYPE_CHECKING:
+    from publisher.app import App
     from publisher.digest.build import Mailer
     from publisher.models import Subscriber
     from publisher.settings import Settings
+    from publisher.store.subscribers import NewSubscriber
 
 
 def register(group: click.Group) -> None:
     """Add this module's commands to the `publisher` group."""
-    for command in (subscribers_group, digest_group, send_command):
+    for command in (subscribers_group, digest_group):
         group.add_command(command)
 
 
@@ -55,7 +56,8 @@ def subscribers_add(
     confirmed: bool,
     as_json: bool,
 ) -> None:
-    """Add one subscriber (pending unless --confirmed)."""
+    """Add one subscriber: confirmed with --confirmed; otherwise pending, and sent the
+    confirmation request (again, for an address already pending)."""
     from publisher.subscribers.validate import new_subscriber
 
     with obj.app() as app:
@@ -64,11 +66,36 @@ def subscribers_add(
         item = new_subscriber(
             email, name=name, sections=sections, known=known, status=status, frequency=frequency
         )
-        added = app.store.subscribers.add(item, now=now())
+        if confirmed:
+            added, note = app.store.subscribers.add(item, now=now()), ""
+        else:
+            added, note = _subscribe(app, item)
     if as_json:
-        print_json(_subscriber_json(added))
+        print_json({**_subscriber_json(added), "confirmation_sent": not confirmed})
     else:
-        click.echo(f"added {added.email} ({added.status.value}; {', '.join(added.sections)})")
+        click.echo(
+            f"{note or 'added'} {added.email} ({added.status.value}; {', '.join(added.sections)})"
+        )
+
+
+def _subscribe(app: App, item: NewSubscriber) -> tuple[Subscriber, str]:
+    """Add a pending subscriber and mail the confirmation request (TransportError: the
+    subscriber is kept, and running the command again sends it)."""
+    from publisher.delivery.send import subscribe
+    from publisher.delivery.transports import TransportError, build_transport
+    from publisher.digest.notices import Notices
+
+    transport = build_transport(app.settings)
+    try:
+        done = subscribe(app.store.subscribers, Notices(app.settings), transport, item, now=now())
+    except TransportError as exc:
+        raise TransportError(
+            f"{item.email} is stored as pending, but the confirmation request was not sent "
+            f"({exc}); run the same command again to send it"
+        ) from exc
+    finally:
+        transport.close()
+    return done.subscriber, "added" if done.created else "sent the confirmation again to"
 
 
 @subscribers_group.command("import")
@@ -228,31 +255,3 @@ def _preview_part(message: bytes, fmt: str) -> bytes:
     part = parsed.get_body(("html",) if fmt == "html" else ("plain",))
     assert part is not None
     return part.get_content().encode("utf-8")
-
-
-@click.command("send")
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Build every message to its final bytes; send and record nothing.",
-)
-@click.option(
-    "--edition", "kind", type=click.Choice([k.value for k in EditionKind]), default="daily"
-)
-@json_option
-@pass_context
-def send_command(obj: Context, dry_run: bool, kind: str, as_json: bool) -> None:
-    """The editor's send of the current edition."""
-    from publisher.digest.editions import new_edition
-    from publisher.pipeline import mailer as build_mailer
-
-    if not dry_run:
-        raise UserError("sending is not available yet; use --dry-run to build every message")
-
-    with obj.app() as app:
-        edition = new_edition(EditionKind(kind), now(), app.settings.site.zone)
-        report = build_mailer(app).dry_run(edition)
-    if as_json:
-        print_json(report.as_json())
-    else:
-        click.echo(json.dumps(report.as_json()))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gc
-import multiprocessing
-import os
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -184,103 +182,43 @@ class Mailer:
             list_unsubscribe=list_unsubscribe,
         )
 
-    def dry_run(self, edition: Edition, *, workers: int = 0) -> BuildReport:
-        """Build every message of the edition to its final bytes, in parallel; record nothing.
+    def dry_run(self, edition: Edition, shard: tuple[int, int] = (0, 1)) -> BuildReport:
+        """Build every message of the edition (for one shard of its subscribers: `(k, n)`)
+        to its final bytes; send and record nothing.
 
         The fresh articles, what was sent, and the page and each article's usual block are
-        read and rendered once; then each worker process plans a share of the subscribers
-        and builds their messages, a chunk of variants at a time."""
+        read and rendered once; then the subscribers are planned and their messages built,
+        a chunk of variants at a time."""
         report = BuildReport(edition=edition.key)
         clock = time.perf_counter()
+        runs = self.renderer.premailer_runs
         planner = self.planner(edition)
-        articles = planner.articles
-        render = self.renderer.edition(edition, self.related([a.id for a in articles]))
-        render.warm_base(articles)
-        report.premailer_runs = self.renderer.premailer_runs
+        render = self.renderer.edition(edition, self.related([a.id for a in planner.articles]))
+        render.warm_base(planner.articles)
         report.seconds["prepare"], clock = time.perf_counter() - clock, time.perf_counter()
-        workers = workers or self.settings.digest.workers or os.cpu_count() or 1
-        fingerprints: set[str] = set()
-        job = _Job(mailer=self, planner=planner, render=render, workers=workers)
-        for share in _build_shares(job):
-            report.subscribers += share.subscribers
-            report.messages += share.messages
-            report.bytes += share.bytes
-            report.skipped += share.skipped
-            report.premailer_runs += share.premailer_runs
-            fingerprints |= share.variants
-        report.variants = len(fingerprints)
+        audience = list(self.audience(edition, shard=shard))
+        plan = planner.plan(audience)
+        gc.freeze()  # the plan lives until the end: the collector need not walk it again
+        try:
+            order = list(plan.variants)
+            for start in range(0, len(order), _CHUNK):
+                chunk = order[start : start + _CHUNK]
+                keys = render.warm(plan.variants[fp] for fp in chunk)
+                for built in self.messages(plan, chunk, render, keys):
+                    report.messages += 1
+                    report.bytes += len(built.data)
+        finally:
+            gc.unfreeze()
+        report.subscribers = len(audience)
+        report.skipped = plan.skipped
+        report.fingerprints = set(order)
+        report.variants = len(order)
+        report.premailer_runs = self.renderer.premailer_runs - runs
         report.seconds["build"] = time.perf_counter() - clock
         return report
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Job:
-    """A dry run's shared state, inherited by each worker process (never pickled)."""
-
-    mailer: Mailer
-    planner: Planner
-    render: EditionRender
-    workers: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Share:
-    """What one worker built: its subscribers' messages."""
-
-    subscribers: int
-    messages: int
-    bytes: int
-    skipped: int
-    premailer_runs: int
-    variants: set[str]
-
-
 _CHUNK = 4000  # variants whose missing blocks are inlined together
-_JOB: _Job | None = None  # set just before the worker processes fork
-
-
-def _build_shares(job: _Job) -> list[_Share]:
-    if job.workers <= 1:
-        return [_build_share(job, 0)]
-    global _JOB
-    _JOB = job
-    try:
-        with multiprocessing.get_context("fork").Pool(job.workers) as pool:
-            return pool.map(_build_inherited, range(job.workers))
-    finally:
-        _JOB = None
-
-
-def _build_inherited(shard: int) -> _Share:
-    assert _JOB is not None
-    _JOB.mailer.store.db.engine.dispose(close=False)  # never share the parent's connections
-    gc.freeze()  # what the parent made stays put: no collection walks it or copies its pages
-    return _build_share(_JOB, shard)
-
-
-def _build_share(job: _Job, shard: int) -> _Share:
-    """Plan one share of the subscribers and build their messages."""
-    mailer, render = job.mailer, job.render
-    runs = mailer.renderer.premailer_runs
-    audience = list(mailer.audience(job.planner.edition, shard=(shard, job.workers)))
-    plan = job.planner.plan(audience)
-    gc.freeze()  # the plan lives until the end: the collector need not walk it again
-    order = list(plan.variants)
-    messages = size = 0
-    for start in range(0, len(order), _CHUNK):
-        chunk = order[start : start + _CHUNK]
-        keys = render.warm(plan.variants[fp] for fp in chunk)
-        for built in mailer.messages(plan, chunk, render, keys):
-            messages += 1
-            size += len(built.data)
-    return _Share(
-        subscribers=len(audience),
-        messages=messages,
-        bytes=size,
-        skipped=plan.skipped,
-        premailer_runs=mailer.renderer.premailer_runs - runs,
-        variants=set(order),
-    )
 
 
 def preview_subscriber(sections: Sequence[str], now: datetime) -> Subscriber:

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from publisher.store.articles import ArticleStore
 from publisher.store.db import Database
+from publisher.store.deliveries import DeliveryStore
 from publisher.store.editions import EditionStore
 from publisher.store.subscribers import SubscriberStore
 
-__all__ = ["ArticleStore", "Database", "EditionStore", "Store", "SubscriberStore"]
+__all__ = [
+    "ArticleStore",
+    "Database",
+    "DeliveryStore",
+    "EditionStore",
+    "Store",
+    "SubscriberStore",
+]
 
 
 class Store:
@@ -18,6 +26,7 @@ class Store:
         self.articles = ArticleStore(db)
         self.subscribers = SubscriberStore(db)
         self.editions = EditionStore(db)
+        self.deliveries = DeliveryStore(db)
 
     @classmethod
     def open(cls, url: str) -> Store:

@@ -78,6 +78,22 @@ class EditionStore:
             found = conn.execute(select(editions).where(editions.c.key == key)).first()
             return None if found is None else _summary(conn, found, created=False)
 
+    def by_id(self, edition_id: int) -> Edition | None:
+        """An edition by its id, or None."""
+        with self.db.reading() as conn:
+            row = conn.execute(select(editions).where(editions.c.id == edition_id)).first()
+        if row is None:
+            return None
+        return Edition(key=row.key, kind=EditionKind(row.kind), cutoff=row.cutoff, id=row.id)
+
+    def variants(self, edition_id: int) -> dict[int, tuple[str, list[str]]]:
+        """An edition's variants: id → (fingerprint, article ids in order)."""
+        query = select(
+            edition_variants.c.id, edition_variants.c.fingerprint, edition_variants.c.article_ids
+        ).where(edition_variants.c.edition_id == edition_id)
+        with self.db.reading() as conn:
+            return {row.id: (row.fingerprint, list(row.article_ids)) for row in conn.execute(query)}
+
     def history(self, limit: int = 50) -> list[EditionProgress]:
         """The newest editions first, with their deliveries counted by state."""
         newest = select(editions).order_by(editions.c.created_at.desc(), editions.c.id.desc())
@@ -217,8 +233,8 @@ def _insert_deliveries(
     }
     rows = [
         {**common, "subscriber_id": subscriber, "variant_id": variant_ids[fp], "message_id": mid}
-        for subscriber, fp, mid in record.recipients
-    ]
+        for subscriber, fp, mid in sorted(record.recipients, key=lambda r: (r[1], r[0]))
+    ]  # by variant: a sender claiming rows in order finds each variant's rows together
     for chunk in chunks(rows, 5000):
         conn.execute(insert(deliveries), chunk)
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from publisher.errors import UserError
 from publisher.models import Frequency, Subscriber, SubscriberStatus
-from publisher.store.db import Database
+from publisher.store.db import Database, chunks
 from publisher.store.schema import subscribers
 
 
@@ -60,6 +60,19 @@ class SubscriberStore:
         with self.db.engine.begin() as conn:
             row = conn.execute(query).first()
         return None if row is None else _subscriber(row)
+
+    def by_ids(self, ids: Iterable[int]) -> dict[int, Subscriber]:
+        """The subscribers with these ids (absent ones left out)."""
+        found: dict[int, Subscriber] = {}
+        with self.db.reading() as conn:
+            for chunk in chunks(list(dict.fromkeys(ids))):
+                for row in conn.execute(select(subscribers).where(subscribers.c.id.in_(chunk))):
+                    found[row.id] = _subscriber(row)
+        return found
+
+    def by_id(self, subscriber_id: int) -> Subscriber | None:
+        """One subscriber by id, or None."""
+        return self.by_ids([subscriber_id]).get(subscriber_id)
 
     def existing_emails(self, emails: Iterable[str]) -> set[str]:
         """Which of these addresses are already on the list."""

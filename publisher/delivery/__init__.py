@@ -1,0 +1,1 @@
+"""Delivery: claiming an edition's rows, sending them through a transport, recording results."""

@@ -1,0 +1,118 @@
+"""An editor's sends: an edition started (or resumed), a test copy, a confirmation request."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+from email import policy
+from email.utils import make_msgid, parseaddr
+
+from publisher.delivery.transports import Outgoing, Transport
+from publisher.digest.build import Mailer, preview_subscriber
+from publisher.digest.message import PreparedVariant
+from publisher.digest.notices import Notices
+from publisher.errors import UserError
+from publisher.models import EditionStatus, PlannedEdition, Subscriber, SubscriberStatus
+from publisher.store import DeliveryStore, SubscriberStore
+from publisher.store.subscribers import NewSubscriber
+
+log = logging.getLogger(__name__)
+STARTABLE = (EditionStatus.PLANNED, EditionStatus.PAUSED, EditionStatus.HELD)
+
+
+def begin(deliveries: DeliveryStore, planned: PlannedEdition) -> EditionStatus:
+    """Set a planned, paused or held edition sending (a sending or done one stays as it is);
+    the status it then has. A cancelled edition is refused."""
+    edition_id = planned.edition.id
+    assert edition_id is not None
+    status, reason = deliveries.status(edition_id)
+    if status is EditionStatus.CANCELLED:
+        raise UserError(f"{planned.edition.key} was cancelled ({reason or 'no reason given'})")
+    if status in STARTABLE:
+        deliveries.set_status(edition_id, EditionStatus.SENDING, only_from=STARTABLE)
+        log.info("edition sending key=%s (was %s)", planned.edition.key, status.value)
+        if deliveries.finish_if_done(edition_id):  # nothing to send: a reader-less edition
+            return EditionStatus.DONE
+    return deliveries.status(edition_id)[0]
+
+
+def send_test(
+    mailer: Mailer, transport: Transport, planned: PlannedEdition, email: str, *, now: datetime
+) -> str:
+    """Send one copy of the edition to `email`, its subject prefixed `[TEST]`, recording
+    nothing (a subscriber's address gets their own digest; any other, every section's).
+    Returns the subject sent."""
+    edition = planned.edition
+    reader = mailer.subscribers.by_email(email) or _stand_in(mailer, email, now)
+    plan = mailer.plan(edition, [reader])
+    if not plan.recipients:  # they had it all already: show the newest articles instead
+        plan = mailer.latest(edition, reader, mailer.settings.digest.max_articles)
+    if not plan.recipients:
+        raise UserError(f"nothing to send to {email}: no article of their sections")
+    fingerprint = plan.recipients[0][1]
+    encoded = mailer.edition_render(plan).encoded(plan.variants[fingerprint])
+    encoded = replace(encoded, subject=f"[TEST] {encoded.subject}")
+    recipient = replace(
+        mailer.recipient(reader, edition), message_id=make_msgid("test", domain=mailer.domain)
+    )
+    data = PreparedVariant(encoded, mailer.envelope(edition)).message(recipient)
+    transport.send(
+        Outgoing(
+            sender=parseaddr(mailer.settings.digest.sender)[1],
+            recipient=email,
+            data=data,
+            message_id=recipient.message_id,
+        )
+    )
+    log.info("test sent edition=%s to=%s", edition.key, email)
+    return encoded.subject
+
+
+def send_confirmation(
+    notices: Notices, transport: Transport, subscriber: Subscriber, *, now: datetime
+) -> None:
+    """Send a pending subscriber the request to confirm (TransportError when it cannot)."""
+    message = notices.confirmation(subscriber, now=now)
+    transport.send(
+        Outgoing(
+            sender=parseaddr(notices.settings.digest.sender)[1],
+            recipient=subscriber.email,
+            data=message.as_bytes(policy=policy.SMTP),
+            message_id=str(message["Message-ID"]),
+        )
+    )
+    log.info("confirmation sent subscriber=%d", subscriber.id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Subscription:
+    """The outcome of a sign-up: the subscriber, and whether this call added them."""
+
+    subscriber: Subscriber
+    created: bool
+
+
+def subscribe(
+    subscribers: SubscriberStore,
+    notices: Notices,
+    transport: Transport,
+    new: NewSubscriber,
+    *,
+    now: datetime,
+) -> Subscription:
+    """Add a pending subscriber and send the confirmation request; for an address already
+    pending, send the request again (people lose mail). A confirmed address is a UserError.
+    The subscriber is stored before the mail goes: when the transport fails (TransportError),
+    calling again sends it."""
+    found = subscribers.by_email(new.email)
+    if found is not None and found.status is not SubscriberStatus.PENDING:
+        raise UserError(f"{new.email} is already subscribed ({found.status.value})")
+    subscriber = found or subscribers.add(new, now=now)
+    send_confirmation(notices, transport, subscriber, now=now)
+    return Subscription(subscriber=subscriber, created=found is None)
+
+
+def _stand_in(mailer: Mailer, email: str, now: datetime) -> Subscriber:
+    every = [section.slug for section in mailer.settings.sections]
+    return replace(preview_subscriber(every, now), email=email, name="")

@@ -1,0 +1,55 @@
+"""DKIM: each message signed (dkimpy, RSA-SHA256, relaxed/relaxed) before the transport."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import dkim
+
+from publisher.delivery.transports.base import Outgoing, Transport
+from publisher.errors import SettingsError
+from publisher.settings import Settings
+
+# Signed headers: those a reader sees and the list headers (RFC 8058 asks for both of these).
+HEADERS = [
+    b"from",
+    b"to",
+    b"subject",
+    b"date",
+    b"message-id",
+    b"list-id",
+    b"list-unsubscribe",
+    b"list-unsubscribe-post",
+    b"mime-version",
+    b"content-type",
+]
+
+
+class DkimSigning:
+    """Signs each message, then hands it to the transport it wraps."""
+
+    def __init__(self, transport: Transport, settings: Settings) -> None:
+        key = settings.secrets.dkim_key.replace("\\n", "\n").encode()  # one-line env values
+        if b"PRIVATE KEY" not in key:
+            raise SettingsError("delivery.dkim: PUBLISHER_DKIM_KEY must hold the PEM private key")
+        self.transport = transport
+        self.connections = transport.connections
+        self.domain = settings.delivery.dkim.domain.encode()
+        self.selector = settings.delivery.dkim.selector.encode()
+        self.key = key
+
+    def send(self, message: Outgoing) -> None:
+        """Sign, then send."""
+        header = dkim.sign(
+            message.data,
+            self.selector,
+            self.domain,
+            self.key,
+            include_headers=HEADERS,
+            canonicalize=(b"relaxed", b"relaxed"),
+        )
+        self.transport.send(replace(message, data=header + message.data))
+
+    def close(self) -> None:
+        """Close the wrapped transport."""
+        self.transport.close()

@@ -1,0 +1,210 @@
+"""The SMTP transport: a pool of reused connections (plain, STARTTLS or TLS, with auth),
+used by several threads at once, held to a rate, reconnecting after a 421 or a drop.
+
+Each message goes MAIL, RCPT, DATA step by step, so a refusal is known for what it is: a 5xx
+to RCPT is the recipient's (a bounce), a 5xx elsewhere the message's, a 4xx or a dropped
+connection is temporary. A connection found dead before anything was said for a message (an
+idle server hung up) is replaced and the message tried at once on the new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import smtplib
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+
+from publisher.delivery.transports.base import (
+    Outgoing,
+    PermanentFailure,
+    RecipientRefused,
+    TemporaryFailure,
+)
+from publisher.settings import SmtpSettings
+
+log = logging.getLogger(__name__)
+_DROPS = (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, socket.timeout)
+
+
+@dataclass(kw_only=True)
+class _Connection:
+    smtp: smtplib.SMTP
+    sent: int = 0
+
+
+class _Stale(Exception):
+    """The connection was dead before this message began: use a new one."""
+
+
+class SmtpTransport:
+    """Sends through an SMTP server with up to `connections` connections at once."""
+
+    def __init__(self, settings: SmtpSettings, *, password: str = "", helo: str = "") -> None:
+        self.settings = settings
+        self.password = password
+        self.helo = settings.helo or helo or "localhost"
+        self.connections = settings.connections
+        self._idle: queue.LifoQueue[_Connection] = queue.LifoQueue()
+        self._rate = _Rate(settings.rate)
+        self._lock = threading.Lock()
+        self._open: list[_Connection] = []
+
+    def send(self, message: Outgoing) -> None:
+        """Send one message; TemporaryFailure, RecipientRefused or PermanentFailure."""
+        self._rate.wait()
+        for fresh in (False, True):
+            connection = self._checkout(fresh=fresh)
+            try:
+                self._transact(connection, message)
+            except _Stale:
+                self._discard(connection)
+                continue
+            except (TemporaryFailure, PermanentFailure, RecipientRefused) as failure:
+                self._after_failure(connection, failure)
+                raise
+            self._checkin(connection)
+            return
+        raise TemporaryFailure(f"{self._where()}: the connection dropped twice")
+
+    def close(self) -> None:
+        """QUIT every connection."""
+        with self._lock:
+            connections, self._open = self._open, []
+        for connection in connections:
+            _quit(connection.smtp)
+
+    # -- one message on one connection --------------------------------------------------
+
+    def _transact(self, connection: _Connection, message: Outgoing) -> None:
+        smtp = connection.smtp
+        try:
+            code, reply = smtp.mail(message.sender)
+        except _DROPS as exc:
+            raise _Stale() from exc
+        if code == 421 and connection.sent:
+            raise _Stale()
+        _check(code, reply, "MAIL", message)
+        try:
+            code, reply = smtp.rcpt(message.recipient)
+            if code >= 500:
+                raise RecipientRefused(_text("RCPT", code, reply, message))
+            _check(code, reply, "RCPT", message)
+            code, reply = smtp.data(message.data)
+        except smtplib.SMTPDataError as exc:  # the reply to DATA itself was not 354
+            code, reply = exc.smtp_code, exc.smtp_error
+        except _DROPS as exc:
+            reason = f"{self._where()}: connection lost ({exc!r})"
+            raise TemporaryFailure(reason, reconnect=True) from exc
+        _check(code, reply, "DATA", message)
+        connection.sent += 1
+
+    def _after_failure(self, connection: _Connection, failure: Exception) -> None:
+        """After a refusal the connection is reset and reused, unless it is gone or 421."""
+        if isinstance(failure, TemporaryFailure) and failure.reconnect:
+            self._discard(connection)
+            return
+        try:
+            connection.smtp.rset()
+        except (*_DROPS, smtplib.SMTPException):
+            self._discard(connection)
+            return
+        self._checkin(connection)
+
+    # -- the pool -----------------------------------------------------------------------
+
+    def _checkout(self, *, fresh: bool) -> _Connection:
+        if not fresh:
+            try:
+                return self._idle.get_nowait()
+            except queue.Empty:
+                pass
+        connection = _Connection(smtp=self._connect())
+        with self._lock:
+            self._open.append(connection)
+        return connection
+
+    def _checkin(self, connection: _Connection) -> None:
+        if connection.sent >= self.settings.messages_per_connection:
+            self._discard(connection)
+        else:
+            self._idle.put(connection)
+
+    def _discard(self, connection: _Connection) -> None:
+        with self._lock:
+            if connection in self._open:
+                self._open.remove(connection)
+        _quit(connection.smtp)
+
+    def _connect(self) -> smtplib.SMTP:
+        settings = self.settings
+        try:
+            if settings.security == "tls":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    settings.host,
+                    settings.port,
+                    local_hostname=self.helo,
+                    timeout=settings.timeout,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                smtp = smtplib.SMTP(
+                    settings.host, settings.port, local_hostname=self.helo, timeout=settings.timeout
+                )
+            if settings.security == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+            if settings.username:
+                smtp.login(settings.username, self.password)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise PermanentFailure(f"{self._where()}: login refused ({exc.smtp_code})") from exc
+        except (*_DROPS, OSError, smtplib.SMTPException) as exc:
+            reason = f"{self._where()}: cannot connect ({exc!r})"
+            raise TemporaryFailure(reason, reconnect=True) from exc
+        return smtp
+
+    def _where(self) -> str:
+        return f"smtp://{self.settings.host}:{self.settings.port}"
+
+
+class _Rate:
+    """At most `rate` sends a second across all threads (0: no limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1 / rate if rate else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+def _check(code: int, reply: bytes | str, step: str, message: Outgoing) -> None:
+    if code < 400:
+        return
+    text = _text(step, code, reply, message)
+    if code < 500:
+        raise TemporaryFailure(text, reconnect=code == 421)
+    raise PermanentFailure(text)
+
+
+def _text(step: str, code: int, reply: bytes | str, message: Outgoing) -> str:
+    said = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return f"{step} for {message.recipient}: {code} {' '.join(said.split())[:200]}"
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (*_DROPS, smtplib.SMTPException, OSError):
+        smtp.close()
