@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from publisher.errors import UserError
@@ -104,6 +104,16 @@ class SubscriberStore:
         with self.db.engine.connect() as conn:
             for row in conn.execution_options(yield_per=2000).execute(query):
                 yield _subscriber(row)
+
+    def set_status(self, subscriber_id: int, status: SubscriberStatus, *, now: datetime) -> bool:
+        """Change a subscriber's status; False if there is no such subscriber."""
+        change = (
+            update(subscribers)
+            .where(subscribers.c.id == subscriber_id)
+            .values(status=status.value, updated_at=now)
+        )
+        with self.db.writing() as conn:
+            return conn.execute(change).rowcount == 1
 
     def remove(self, email: str) -> bool:
         """Delete a subscriber and their delivery records; False if there was none."""

@@ -81,26 +81,54 @@ class SmtpTransport:
 
     def _transact(self, connection: _Connection, message: Outgoing) -> None:
         smtp = connection.smtp
+        envelope = _envelope(smtp, message)
         try:
-            code, reply = smtp.mail(message.sender)
+            if smtp.has_extn("pipelining"):  # RFC 2920: MAIL, RCPT and DATA in one write
+                smtp.send("".join(f"{command}\r\n" for command in (*envelope, "DATA")))
+            else:
+                smtp.putcmd(envelope[0])
+            code, reply = smtp.getreply()
         except _DROPS as exc:
             raise _Stale() from exc
         if code == 421 and connection.sent:
             raise _Stale()
-        _check(code, reply, "MAIL", message)
         try:
-            code, reply = smtp.rcpt(message.recipient)
-            if code >= 500:
-                raise RecipientRefused(_text("RCPT", code, reply, message))
-            _check(code, reply, "RCPT", message)
-            code, reply = smtp.data(message.data)
-        except smtplib.SMTPDataError as exc:  # the reply to DATA itself was not 354
-            code, reply = exc.smtp_code, exc.smtp_error
+            self._rest(smtp, message, envelope, (code, reply))
         except _DROPS as exc:
             reason = f"{self._where()}: connection lost ({exc!r})"
             raise TemporaryFailure(reason, reconnect=True) from exc
-        _check(code, reply, "DATA", message)
         connection.sent += 1
+
+    def _rest(
+        self,
+        smtp: smtplib.SMTP,
+        message: Outgoing,
+        envelope: tuple[str, str],
+        mail: tuple[int, bytes],
+    ) -> None:
+        """After the reply to MAIL: the replies to RCPT and DATA (already on their way when
+        pipelined; otherwise each command is sent only after the one before succeeded),
+        then the message."""
+        pipelined = smtp.has_extn("pipelining")
+        replies = [("MAIL", mail)]
+        for step, command in (("RCPT", envelope[1]), ("DATA", "DATA")):
+            if not pipelined:
+                if replies[-1][1][0] >= 400:
+                    break
+                smtp.putcmd(command)
+            replies.append((step, smtp.getreply()))
+        refused = any(code >= 400 for step, (code, _) in replies if step != "DATA")
+        if refused and replies[-1][0] == "DATA" and replies[-1][1][0] == 354:
+            smtp.send(b".\r\n")  # a server that took DATA anyway gets an empty message,
+            smtp.getreply()  # which it refuses: no recipient
+        for step, (code, reply) in replies:
+            if step == "RCPT" and code >= 500:
+                raise RecipientRefused(_text(step, code, reply, message))
+            _check(code, reply, step, message)
+        if replies[-1][1][0] != 354:
+            raise TemporaryFailure(_text("DATA", *replies[-1][1], message))
+        smtp.send(_dot_stuffed(message.data))
+        _check(*smtp.getreply(), "DATA", message)
 
     def _after_failure(self, connection: _Connection, failure: Exception) -> None:
         """After a refusal the connection is reset and reused, unless it is gone or 421."""
@@ -154,6 +182,7 @@ class SmtpTransport:
                 smtp = smtplib.SMTP(
                     settings.host, settings.port, local_hostname=self.helo, timeout=settings.timeout
                 )
+            smtp.ehlo()  # MAIL is sent step by step below, so nothing else would say EHLO
             if settings.security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
                 smtp.ehlo()
@@ -201,6 +230,35 @@ def _check(code: int, reply: bytes | str, step: str, message: Outgoing) -> None:
 def _text(step: str, code: int, reply: bytes | str, message: Outgoing) -> str:
     said = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     return f"{step} for {message.recipient}: {code} {' '.join(said.split())[:200]}"
+
+
+def _envelope(smtp: smtplib.SMTP, message: Outgoing) -> tuple[str, str]:
+    """The MAIL and RCPT commands; an address beyond ASCII needs the server's SMTPUTF8."""
+    options = ""
+    if not (message.sender.isascii() and message.recipient.isascii()):
+        if not smtp.has_extn("smtputf8"):
+            raise PermanentFailure(
+                f"RCPT for {message.recipient}: the server does not take addresses beyond "
+                "ASCII (no SMTPUTF8)"
+            )
+        smtp.command_encoding = "utf-8"
+        options = " SMTPUTF8"
+    return (
+        f"MAIL FROM:{smtplib.quoteaddr(message.sender)}{options}",
+        f"RCPT TO:{smtplib.quoteaddr(message.recipient)}",
+    )
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The message as DATA sends it (RFC 5321 §4.5.2): a dot doubled at the start of a line,
+    CRLF at the end, then the lone dot. smtplib's own regular expression for this costs
+    ~0.3 ms on a digest-sized message, while holding the GIL; bytes.replace, ~10 µs."""
+    if data.startswith(b"."):
+        data = b"." + data
+    data = data.replace(b"\r\n.", b"\r\n..")
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
 
 
 def _quit(smtp: smtplib.SMTP) -> None:
