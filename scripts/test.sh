@@ -22,6 +22,9 @@ start_postgres
 # A real browser for the page tests: Debian's chromium (Playwright drives it; no download).
 [ -x /usr/bin/chromium ] || _apt_install chromium
 
+# openssl makes the DKIM keys and the TLS certificate of the delivery tests.
+command -v openssl >/dev/null || _apt_install openssl
+
 # The Nu HTML Checker (npm's vnu-jar, run on the machine's Java) for the digest's markup.
 command -v java >/dev/null || _apt_install default-jre-headless
 command -v npm >/dev/null || _apt_install npm

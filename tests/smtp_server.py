@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from email import message_from_bytes, policy
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ class Faults:
     temporary: float = 0.0  # 451 to RCPT, and again to DATA
     closing: float = 0.0  # 421 to MAIL, then the server closes the connection
     drop: float = 0.0  # the connection closed in the middle of DATA
-    bounce: Callable[[str], bool] = lambda address: False  # 550 to RCPT
+    bounce: Callable[[str], bool] = lambda address: False  # 550 5.1.1 to RCPT
+    blocked: Callable[[str], bool] = lambda address: False  # 550 5.7.1 (policy) to RCPT
     slow: float = 0.0  # seconds before each reply to DATA
     silent: Callable[[str, int], float] = lambda address, attempt: 0.0  # RCPT answered late
 
@@ -104,6 +106,8 @@ class _Handler:
             await asyncio.sleep(late)
         if self.faults.bounce(address):
             return self.refuse("550 5.1.1 <" + address + ">: no such user here")
+        if self.faults.blocked(address):
+            return self.refuse("550 5.7.1 Service unavailable; client host blocked by policy")
         if self.roll(self.faults.temporary):
             return self.refuse("451 4.3.0 Temporary lookup failure, try again later")
         envelope.rcpt_tos.append(address)
@@ -171,19 +175,51 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _login(username: str, password: str) -> Callable[..., AuthResult]:
+    """An aiosmtpd authenticator taking one username and password (LOGIN or PLAIN)."""
+
+    def check(server: SMTP, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            username.encode(),
+            password.encode(),
+        )
+        return AuthResult(success=ok, handled=False)  # aiosmtpd replies 235 or 535
+
+    return check
+
+
 @contextmanager
 def smtp_server(
-    faults: Faults | None = None, *, pipelining: bool = True
+    faults: Faults | None = None,
+    *,
+    pipelining: bool = True,
+    tls: ssl.SSLContext | None = None,
+    implicit_tls: bool = False,
+    login: tuple[str, str] | None = None,
 ) -> Iterator[tuple[int, Mailbox]]:
-    """Run the server on a free port of 127.0.0.1 for the block: (port, mailbox)."""
+    """Run the server on a free port of 127.0.0.1 for the block: (port, mailbox).
+
+    `tls`: the server's certificate, offered by STARTTLS (required then), or from the first
+    byte with `implicit_tls`. `login`: the one username and password AUTH accepts (and
+    requires)."""
     mailbox = Mailbox()
     handler = _Handler(faults or Faults(), mailbox, pipelining=pipelining)
+    options: dict[str, Any] = {}
+    if tls is not None and implicit_tls:
+        options["ssl_context"] = tls
+    elif tls is not None:
+        options.update(tls_context=tls, require_starttls=True)
+    if login is not None:
+        options.update(authenticator=_login(*login), auth_required=True)
+        # aiosmtpd only knows a STARTTLS session as TLS: with implicit TLS it must not ask.
+        options["auth_require_tls"] = tls is not None and not implicit_tls
     controller = _Controller(
         handler,
         hostname="127.0.0.1",
         port=free_port(),
         server_hostname="mx.test",  # no getfqdn() per connection
         decode_data=False,
+        **options,
     )
     controller.start()
     with mailbox.lock:

@@ -4,6 +4,7 @@ again, and nobody else is ever mailed."""
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -399,3 +400,69 @@ def test_rows_in_flight_when_a_sender_died_are_sent_after_their_lease(make_app):
         deliver(app, planned)  # waits for the dead sender's lease, then sends its rows
     assert len(mailbox.counts()) == 6
     assert all(row.state == "sent" and row.attempts == 1 for row in rows(app))
+
+
+def test_a_policy_refusal_fails_the_message_but_does_not_suppress_the_reader(make_app):
+    blocked = {"reader2@example.com"}
+    with smtp_server(Faults(blocked=lambda a: a in blocked)) as (port, mailbox):
+        app = make_app(settings_for(port))
+        fill(app, 4)
+        planned = plan_and_begin(app)
+        deliver(app, planned)
+    reader = app.store.subscribers.by_email("reader2@example.com")
+    [row] = [r for r in rows(app) if r.subscriber_id == reader.id]
+    assert row.state == "failed" and "5.7.1" in row.last_error
+    assert reader.status is SubscriberStatus.CONFIRMED  # blocked is not a dead address
+    assert len(mailbox.counts()) == 3
+
+
+@pytest.fixture
+def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A self-signed certificate for 127.0.0.1, trusted by this process's TLS clients
+    (SSL_CERT_FILE, which OpenSSL's default verify paths read); the server's context."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_tls_and_login(make_app, certificate, security, monkeypatch):
+    monkeypatch.setenv("PUBLISHER_SMTP_PASSWORD", "s3cret")
+    implicit = security == "tls"
+    server = smtp_server(tls=certificate, implicit_tls=implicit, login=("news", "s3cret"))
+    with server as (port, mailbox):
+        app = make_app(settings_for(port, smtp={"security": security, "username": "news"}))
+        fill(app, 5)
+        planned = plan_and_begin(app)
+        deliver(app, planned)
+    assert len(mailbox.counts()) == 5
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_a_refused_login_defers_pauses_and_loses_nothing(make_app, monkeypatch):
+    monkeypatch.setenv("PUBLISHER_SMTP_PASSWORD", "wrong")
+    with smtp_server(login=("news", "right")) as (port, mailbox):
+        raw = settings_for(port, smtp={"username": "news"}, error_window=10, error_ratio=0.3)
+        app = make_app(raw)
+        fill(app, 20)
+        planned = plan_and_begin(app)
+        deliver(app, planned)
+        status, reason = app.store.deliveries.status(planned.edition.id)
+        assert status is EditionStatus.PAUSED and "login refused (535)" in reason
+        assert {r.state for r in rows(app)} <= {"deferred", "queued"}  # nothing failed
+        monkeypatch.setenv("PUBLISHER_SMTP_PASSWORD", "right")
+        fixed = make_app(raw)
+        begin(fixed.store.deliveries, planned)
+        deliver(fixed, planned)
+    assert len(mailbox.counts()) == 20

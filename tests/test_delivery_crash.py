@@ -106,3 +106,76 @@ def test_a_send_killed_again_and_again_mails_every_reader(backend, tmp_path, req
     finally:
         store.close()
     assert states == {"sent"}
+
+
+def publisher(folder: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PUBLISHER_SECRET_KEY": "crash-test-secret-0123456789"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "publisher", *args],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_sends_at_once_mail_each_reader_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'twice.db'}"
+    with smtp_server(Faults(slow=0.003)) as (port, mailbox):
+        folder = project(tmp_path, url, port)
+        fill(url, 400)
+        both = [publisher(folder, "send", "--yes", "--json") for _ in range(2)]
+        outcomes = [process.communicate(timeout=120) for process in both]
+    assert [process.returncode for process in both] == [0, 0], outcomes
+    runs = [json.loads(out)["this_run"].get("sent", 0) for out, _ in outcomes]
+    assert sum(runs) == 400 and min(runs) > 0  # both sent, none twice
+    assert len(mailbox.counts()) == 400 and mailbox.duplicates() == 0
+
+
+def test_workers_share_an_edition_the_editor_started(tmp_path):
+    url = f"sqlite:///{tmp_path / 'workers.db'}"
+    with smtp_server(Faults(slow=0.003)) as (port, mailbox):
+        folder = project(tmp_path, url, port)
+        fill(url, 400)
+        plan = publisher(folder, "editions", "plan", "--json")
+        assert plan.wait(timeout=60) == 0
+        idle = publisher(folder, "worker", "--once", "--json")  # nothing is sending yet
+        out, _ = idle.communicate(timeout=60)
+        assert idle.returncode == 0 and json.loads(out)["this_run"] == {}
+        store = Store.open(url)
+        from publisher.delivery.send import begin
+
+        [progress] = store.editions.history(1)
+        planned = store.editions.get(progress.edition.key)
+        assert planned is not None and begin(store.deliveries, planned) is EditionStatus.SENDING
+        workers = [publisher(folder, "worker", "--once", "--json") for _ in range(2)]
+        outcomes = [process.communicate(timeout=120) for process in workers]
+        assert store.deliveries.status(planned.edition.id)[0] is EditionStatus.DONE
+        store.close()
+    runs = [json.loads(out)["this_run"].get("sent", 0) for out, _ in outcomes]
+    assert sum(runs) == 400 and min(runs) > 0
+    assert len(mailbox.counts()) == 400 and mailbox.duplicates() == 0
+
+
+def test_sigterm_finishes_what_is_in_flight_and_a_new_send_resumes(tmp_path):
+    url = f"sqlite:///{tmp_path / 'term.db'}"
+    with smtp_server(Faults(slow=0.01)) as (port, mailbox):
+        folder = project(tmp_path, url, port)
+        fill(url, 300)
+        first = publisher(folder, "send", "--yes", "--json")
+        deadline = time.monotonic() + 60
+        while len(mailbox.received) < 20:
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.01)
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=60)
+        assert first.returncode == 1 and "stopped; run send again to resume" in err
+        report = json.loads(out)
+        assert report["deliveries"]["sending"] == 0  # in flight finished, the rest given back
+        assert report["deliveries"]["sent"] == len(mailbox.received) < 300
+        second = publisher(folder, "send", "--yes", "--json")
+        out, err = second.communicate(timeout=120)
+        assert second.returncode == 0, err
+    assert json.loads(out)["status"] == "done"
+    assert len(mailbox.counts()) == 300 and mailbox.duplicates() == 0

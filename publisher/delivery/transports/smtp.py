@@ -1,10 +1,13 @@
 """The SMTP transport: a pool of reused connections (plain, STARTTLS or TLS, with auth),
 used by several threads at once, held to a rate, reconnecting after a 421 or a drop.
 
-Each message goes MAIL, RCPT, DATA step by step, so a refusal is known for what it is: a 5xx
-to RCPT is the recipient's (a bounce), a 5xx elsewhere the message's, a 4xx or a dropped
-connection is temporary. A connection found dead before anything was said for a message (an
-idle server hung up) is replaced and the message tried at once on the new one.
+Each message goes MAIL, RCPT, DATA (in one write where the server offers PIPELINING, RFC 2920)
+and each reply is read for what it is: a 5xx to RCPT is the recipient's (a bounce), unless it
+is a policy refusal (5.7.x: this sender is blocked, not the address dead); a 5xx to the
+message's DATA fails that message; a 4xx, a dropped connection, a refused login or a refused
+sender are temporary (the message waits; the error budget pauses the send). A connection found
+dead before anything was said for a message (an idle server hung up) is replaced and the
+message tried at once on the new one.
 """
 
 from __future__ import annotations
@@ -122,8 +125,10 @@ class SmtpTransport:
             smtp.send(b".\r\n")  # a server that took DATA anyway gets an empty message,
             smtp.getreply()  # which it refuses: no recipient
         for step, (code, reply) in replies:
-            if step == "RCPT" and code >= 500:
+            if step == "RCPT" and code >= 500 and not _policy(reply):
                 raise RecipientRefused(_text(step, code, reply, message))
+            if step == "MAIL" and code >= 500:  # the sender refused: fix it, then resume
+                raise TemporaryFailure(_text(step, code, reply, message))
             _check(code, reply, step, message)
         if replies[-1][1][0] != 354:
             raise TemporaryFailure(_text("DATA", *replies[-1][1], message))
@@ -189,7 +194,13 @@ class SmtpTransport:
             if settings.username:
                 smtp.login(settings.username, self.password)
         except smtplib.SMTPAuthenticationError as exc:
-            raise PermanentFailure(f"{self._where()}: login refused ({exc.smtp_code})") from exc
+            # Not the message's fault: it waits (deferred) while the error budget pauses the
+            # send, and goes once the credentials are fixed.
+            reason = (
+                f"{self._where()}: login refused ({exc.smtp_code}); check delivery.smtp."
+                "username and PUBLISHER_SMTP_PASSWORD"
+            )
+            raise TemporaryFailure(reason, reconnect=True) from exc
         except (*_DROPS, OSError, smtplib.SMTPException) as exc:
             reason = f"{self._where()}: cannot connect ({exc!r})"
             raise TemporaryFailure(reason, reconnect=True) from exc
@@ -216,6 +227,12 @@ class _Rate:
             self._next = slot + self.interval
         if slot > now:
             time.sleep(slot - now)
+
+
+def _policy(reply: bytes) -> bool:
+    """A refusal for policy (RFC 3463 enhanced code 5.7.x: blocked, rate, reputation,
+    authentication): about this sender, not a sign that the address is dead."""
+    return reply.lstrip().startswith(b"5.7.")
 
 
 def _check(code: int, reply: bytes | str, step: str, message: Outgoing) -> None:
