@@ -1,11 +1,12 @@
 """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it accepts and injects faults.
 
 Faults are replies a real server gives (RFC 5321 §4.2, and what aiosmtpd's own hooks return,
-docs/handlers.rst): 451 to RCPT or DATA ("try again later"), 421 to MAIL followed by closing
-the connection (§3.8: a server shutting down or done with a client), 550 to RCPT for a
-recipient that does not exist, a connection closed after the 354 while the client is still
-sending the message (the message is not taken), a server slow to answer DATA, and one
-that says nothing to RCPT for longer than the client waits.
+docs/handlers.rst): 451 to RCPT or DATA ("try again later"); 421 to MAIL or to the end of
+DATA, then the connection closed (§3.8: a server shutting down or done with a client); 550
+5.1.1 to RCPT for a recipient that does not exist, 550 5.7.1 for one refused by policy; a
+connection closed after the 354 while the client is still sending the message (the message is
+not taken); a server slow to answer DATA; and one that says nothing to RCPT for longer than the
+client waits.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Faults:
 
     seed: int = 0
     temporary: float = 0.0  # 451 to RCPT, and again to DATA
-    closing: float = 0.0  # 421 to MAIL, then the server closes the connection
+    closing: float = 0.0  # 421 to MAIL or to the end of DATA, then the server closes
     drop: float = 0.0  # the connection closed in the middle of DATA
     bounce: Callable[[str], bool] = lambda address: False  # 550 5.1.1 to RCPT
     blocked: Callable[[str], bool] = lambda address: False  # 550 5.7.1 (policy) to RCPT
@@ -118,6 +119,9 @@ class _Handler:
             await asyncio.sleep(self.faults.slow)
         if self.roll(self.faults.temporary):
             return self.refuse("451 4.3.0 Queue file write error, try again later")
+        if self.roll(self.faults.closing):  # the message is not taken; the connection ends
+            asyncio.get_running_loop().call_soon(server.transport.close)
+            return self.refuse("421 4.3.2 Shutting down, message not accepted")
         data: bytes = envelope.original_content
         parsed = message_from_bytes(data, policy=policy.default)
         with self.mailbox.lock:

@@ -436,6 +436,7 @@ def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLConte
     return context
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # implicit TLS
 @pytest.mark.parametrize("security", ["starttls", "tls"])
 def test_tls_and_login(make_app, certificate, security, monkeypatch):
     monkeypatch.setenv("PUBLISHER_SMTP_PASSWORD", "s3cret")

@@ -42,16 +42,20 @@ def project(tmp_path: Path, url: str, port: int) -> Path:
     return tmp_path
 
 
-def sender(folder: Path) -> subprocess.Popen[str]:
+def publisher(folder: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PUBLISHER_SECRET_KEY": "crash-test-secret-0123456789"}
     return subprocess.Popen(
-        [sys.executable, "-m", "publisher", "send", "--yes", "--json"],
+        [sys.executable, "-m", "publisher", *args],
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def sender(folder: Path) -> subprocess.Popen[str]:
+    return publisher(folder, "send", "--yes", "--json")
 
 
 def kill_after(process: subprocess.Popen[str], mailbox: Mailbox, more: int) -> int:
@@ -106,18 +110,6 @@ def test_a_send_killed_again_and_again_mails_every_reader(backend, tmp_path, req
     finally:
         store.close()
     assert states == {"sent"}
-
-
-def publisher(folder: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PUBLISHER_SECRET_KEY": "crash-test-secret-0123456789"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "publisher", *args],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_two_sends_at_once_mail_each_reader_once(tmp_path):

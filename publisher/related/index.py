@@ -14,13 +14,12 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.preprocessing import normalize
 
 from publisher.models import Article
 from publisher.related.storage import read_arrays, sparse_arrays, sparse_from, write_arrays
@@ -45,14 +44,22 @@ _NAME = re.compile(
     r"|\b\d[\d,.]{2,}\d\b"
 )
 _CJK_RUN = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
-_VECTORIZER = HashingVectorizer(
-    n_features=N_FEATURES,
-    alternate_sign=False,
-    norm=None,
-    stop_words="english",
-    strip_accents="unicode",
-    dtype=np.float32,
-)
+
+
+@cache
+def _vectorizer() -> Any:
+    """The hashing vectorizer, made on first use: scikit-learn takes ~1 s to import, and a
+    process whose index is up to date (a send, a dry-run worker) never needs it."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(
+        n_features=N_FEATURES,
+        alternate_sign=False,
+        norm=None,
+        stop_words="english",
+        strip_accents="unicode",
+        dtype=np.float32,
+    )
 
 
 def document_text(article: Article) -> str:
@@ -176,7 +183,7 @@ class RelatedIndex:
     def _append(self, items: list[tuple[Article, str]]) -> int:
         if not items:
             return 0
-        counts = _VECTORIZER.transform([document_text(a) for a, _ in items]).tocsr()
+        counts = _vectorizer().transform([document_text(a) for a, _ in items]).tocsr()
         counts.sum_duplicates()
         self.df += np.bincount(counts.indices, minlength=N_FEATURES).astype(np.int32)
         if self._raw_chunks is not None:
@@ -212,6 +219,8 @@ class RelatedIndex:
         idf = np.log((1 + documents) / (1 + self.df.astype(np.float64))) + 1
         weighted = counts.astype(np.float32, copy=True)
         weighted.data = (1 + np.log(weighted.data)) * idf[weighted.indices].astype(np.float32)
+        from sklearn.preprocessing import normalize  # see _vectorizer
+
         return normalize(weighted, copy=False)
 
     def compacted(self) -> RelatedIndex:
