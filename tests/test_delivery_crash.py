@@ -114,7 +114,7 @@ def test_a_send_killed_again_and_again_mails_every_reader(backend, tmp_path, req
 
 def test_two_sends_at_once_mail_each_reader_once(tmp_path):
     url = f"sqlite:///{tmp_path / 'twice.db'}"
-    with smtp_server(Faults(slow=0.003)) as (port, mailbox):
+    with smtp_server(Faults(slow=0.01)) as (port, mailbox):
         folder = project(tmp_path, url, port)
         fill(url, 400)
         both = [publisher(folder, "send", "--yes", "--json") for _ in range(2)]
@@ -127,7 +127,7 @@ def test_two_sends_at_once_mail_each_reader_once(tmp_path):
 
 def test_workers_share_an_edition_the_editor_started(tmp_path):
     url = f"sqlite:///{tmp_path / 'workers.db'}"
-    with smtp_server(Faults(slow=0.003)) as (port, mailbox):
+    with smtp_server(Faults(slow=0.01)) as (port, mailbox):
         folder = project(tmp_path, url, port)
         fill(url, 400)
         plan = publisher(folder, "editions", "plan", "--json")
