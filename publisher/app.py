@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from publisher.gather import SectionSources
+from publisher.related.live import LiveRelated
 from publisher.settings import Settings
 from publisher.sources import SourceContext, build_source
 from publisher.sources.http import new_client
@@ -20,6 +21,15 @@ class App:
     settings: Settings
     store: Store
     http: httpx.Client
+    # Set by a long-running process: the related index kept in memory between gathers.
+    live_related: LiveRelated | None = None
+
+    def keep_related_in_memory(self) -> LiveRelated:
+        """Keep the related index in memory from now on (a long-running process)."""
+        if self.live_related is None:
+            path = self.settings.resolve(self.settings.related.index_path)
+            self.live_related = LiveRelated(self.store.articles, path, self.settings.related)
+        return self.live_related
 
     def section_sources(self, only: str | None = None) -> list[SectionSources]:
         """The configured sources of every section, or of the one named `only`."""

@@ -55,7 +55,9 @@ def gather_and_publish(
         archive_older_than=timedelta(days=app.settings.digest.lookback_days),
     )
     written = refresh_feeds(app) if feeds else None
-    if report.changed:
+    if app.live_related is not None:
+        app.live_related.refresh()  # cheap when nothing changed; sees other processes' gathers
+    elif report.changed:
         related_engine(app)
     return GatherRun(gathered=report, feeds=written)
 
@@ -131,6 +133,10 @@ def _dry_run_share(job: tuple[Settings, Edition, tuple[int, int]]) -> BuildRepor
 
 def related_engine(app: App, *, rebuild: bool = False) -> RelatedEngine:
     """The related-articles engine on an index brought up to date with the store (and saved)."""
+    if app.live_related is not None:
+        if rebuild:
+            raise ValueError("a live related index is never rebuilt from scratch")
+        return app.live_related.engine()
     # Imported here: scikit-learn takes a second to import, and most commands never need it.
     from publisher.related.engine import RelatedEngine
     from publisher.related.index import refresh_index

@@ -26,7 +26,11 @@ from publisher.errors import SettingsError
 
 DEFAULT_CONFIG = "settings.toml"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
-RESERVED_SLUGS = frozenset({"all"})
+# `all` names the whole-site feed; the others are the web app's own paths.
+RESERVED_SLUGS = frozenset(
+    {"all", "admin", "archive", "confirm", "feeds", "healthz", "media", "preferences"}
+    | {"subscribe", "unsubscribe", "static"}
+)
 
 
 def _no_control(value: str) -> str:
@@ -147,7 +151,7 @@ class SectionSettings(_Strict):
     @classmethod
     def _not_reserved(cls, value: str) -> str:
         if value in RESERVED_SLUGS:
-            raise ValueError(f"{value!r} is reserved for the whole-site feed")
+            raise ValueError(f"{value!r} is reserved (the whole-site feed or a web page)")
         return value
 
 
@@ -193,8 +197,11 @@ class RelatedSettings(_Strict):
 
 class DigestSettings(_Strict):
     sender: HeaderText = "TodayPress <digest@todaypress.example>"
-    daily: str = "0 6 * * *"
-    weekly: str = "0 7 * * 1"
+    daily: str = "0 6 * * *"  # cron, in site.timezone; "" sends no daily edition
+    weekly: str = "0 7 * * 1"  # day of week as in crontab(5): 0 or 7 is Sunday, 1 Monday
+    # An edition whose time passed while publisher was down is sent at start-up when it is
+    # at most this late; a later one is skipped (and logged): old news is not news.
+    grace_minutes: int = Field(default=180, ge=1, le=24 * 60)
     # {site}, {date}, {count} and {first_title} are filled in.
     subject: HeaderText = "{site} — {date}: {first_title}"
     max_per_section: int = Field(default=10, ge=1, le=100)
@@ -258,6 +265,7 @@ class DeliverySettings(_Strict):
     retry_seconds: float = Field(default=60.0, gt=0)  # the first wait; it doubles each time
     lease_seconds: float = Field(default=300.0, gt=0)  # then a claimed row is claimed again
     batch: int = Field(default=200, ge=1, le=10_000)  # rows claimed at once
+    workers: int = Field(default=1, ge=0, le=64)  # `publisher worker` processes `run` keeps
     # The send pauses when more than error_ratio of the last error_window results failed.
     error_window: int = Field(default=500, ge=10)
     error_ratio: float = Field(default=0.1, gt=0, le=1)
@@ -271,6 +279,11 @@ class WebSettings(_Strict):
     port: int = Field(default=8080, ge=1, le=65535)
     # Where subscribers reach the web pages (links in emails); default: site.url.
     public_url: OptionalUrl = ""
+    threads: int = Field(default=8, ge=1, le=256)  # requests served at once
+    media: str = "content/media"  # files served under /media/ (the articles' images)
+    # Sign-ups per client address (flask-limiter syntax): a form must not become a mail cannon.
+    subscribe_limit: str = "5 per minute; 30 per hour"
+    login_limit: str = "10 per minute; 50 per hour"
 
 
 class SecuritySettings(_Strict):

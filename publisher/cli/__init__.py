@@ -56,9 +56,10 @@ def main() -> None:
         sys.exit(1)
 
 
-from publisher.cli import content, delivery, editions, mail  # noqa: E402  (registers the commands)
+from publisher.cli import content, delivery, editions, mail, service  # noqa: E402
 
 content.register(cli)
 mail.register(cli)
 editions.register(cli)
 delivery.register(cli)
+service.register(cli)

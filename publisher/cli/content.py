@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def register(group: click.Group) -> None:
     """Add this module's commands to the `publisher` group."""
-    for command in (gather_command, feeds_command, related_command, articles_group, run_command):
+    for command in (gather_command, feeds_command, related_command, articles_group):
         group.add_command(command)
 
 
@@ -200,19 +200,6 @@ def _print_articles(found: list[Article]) -> None:
             f"{article.updated:%Y-%m-%d %H:%M}",
         )
     console().print(table)
-
-
-@click.command("run")
-@pass_context
-def run_command(obj: Context) -> None:
-    """The main job on this configuration: gather every section and show what is stored."""
-    from publisher.pipeline import refresh_feeds
-
-    with obj.app() as app:
-        run = _run_gather(app, None, show_progress=True, feeds=True)
-        _print_report(run.gathered)
-        _print_feeds(refresh_feeds(app))
-        _print_articles(app.store.articles.newest())
 
 
 from publisher.cli import mail  # noqa: E402, F401  (registers the mail commands)

@@ -39,7 +39,7 @@ from publisher.store import DeliveryStore
 
 log = logging.getLogger(__name__)
 _MAX_BACKOFF = timedelta(hours=12)
-_POLL = 5.0  # seconds between looks for work when there is none
+_POLL = 2.0  # seconds between looks for work when there is none
 _GATHER = 0.003  # seconds to wait for more results to record in one commit
 Clock = Callable[[], datetime]
 

@@ -10,7 +10,13 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 
 from publisher.digest.editions import lookback
-from publisher.digest.message import Envelope, PreparedVariant, Recipient, message_id
+from publisher.digest.message import (
+    Envelope,
+    PreparedVariant,
+    Recipient,
+    message_id,
+    personalise,
+)
 from publisher.digest.plan import EditionPlan, Planner, latest_plan, planner
 from publisher.digest.render import EditionRender, Renderer, no_related
 from publisher.models import (
@@ -180,6 +186,37 @@ class Mailer:
             preferences_url=f"{base}/preferences/{preferences}",
             message_id=message_id(edition.key, subscriber.id, self.domain),
             list_unsubscribe=list_unsubscribe,
+        )
+
+    def archived(self, edition: Edition, article_ids: Iterable[str]) -> EditionPlan:
+        """An edition as the web archive shows it: every article it carried, in section
+        order, for a reader of every section."""
+        found = self.store.articles.by_ids(article_ids)
+        articles = sorted((a for a, _, _ in found.values()), key=lambda a: a.published)
+        every = [section.slug for section in self.settings.sections]
+        reader = preview_subscriber(every, edition.cutoff)
+        return latest_plan(
+            edition, reader, reversed(articles), section_order=every, count=len(articles)
+        )
+
+    def web_page(self, plan: EditionPlan, recipient: Recipient | None = None) -> str:
+        """The HTML part of the plan's first message as a browser shows it; without a
+        recipient, with no reader's data: the footer's links lead to the sign-up page."""
+        _, fingerprint = plan.recipients[0]
+        rendered = self.edition_render(plan).rendered(plan.variants[fingerprint])
+        return personalise(rendered, recipient or self.anonymous(plan.edition), part="html")
+
+    def anonymous(self, edition: Edition) -> Recipient:
+        """The values of a reader nobody knows: for pages anyone may open."""
+        signup = f"{self.settings.public_url}/subscribe"
+        return Recipient(
+            name="",
+            email="",
+            greeting="Hello,",
+            unsubscribe_url=signup,
+            preferences_url=signup,
+            message_id=message_id(edition.key, 0, self.domain),
+            list_unsubscribe=f"<{signup}>",
         )
 
     def dry_run(self, edition: Edition, shard: tuple[int, int] = (0, 1)) -> BuildReport:

@@ -7,6 +7,7 @@ incremental update re-weighs new articles with the archive's current IDF.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import unicodedata
@@ -365,7 +366,20 @@ def refresh_index(store: ArticleStore, path: Path, *, rebuild: bool = False) -> 
 
 def update_index(store: ArticleStore, index: RelatedIndex, path: Path) -> RelatedIndex:
     """Apply what changed in the store since the index was last updated; save if anything did."""
-    changed = index.apply(_changes(store, index))
+    return _apply(index, _changes(store, index), path)
+
+
+def updated_copy(store: ArticleStore, index: RelatedIndex, path: Path) -> RelatedIndex:
+    """The index with what changed in the store applied: the same object when nothing did,
+    else an updated (and saved) copy, so threads still reading the original are undisturbed."""
+    changes = list(_changes(store, index))
+    return _apply(copy.deepcopy(index), changes, path) if changes else index
+
+
+def _apply(
+    index: RelatedIndex, changes: Iterable[tuple[Article, str, datetime]], path: Path
+) -> RelatedIndex:
+    changed = index.apply(changes)
     if len(index.ids) > _COMPACT_AT * max(index.size, 1):
         index = index.compacted()
     if changed:

@@ -190,6 +190,13 @@ class ArticleStore:
             row = conn.execute(select(articles).where(articles.c.id == article_id)).first()
         return None if row is None else article_from_row(row)
 
+    def by_url(self, url: str, *, published_by: datetime) -> Article | None:
+        """The published article at this URL (not a draft, not a scheduled one), or None."""
+        query = _newest(select(articles), None, 1, False, published_by)
+        with self.engine.begin() as conn:
+            row = conn.execute(query.where(articles.c.url == url)).first()
+        return None if row is None else article_from_row(row)
+
     def count(self) -> int:
         """How many articles are stored, drafts included."""
         with self.engine.begin() as conn:

@@ -80,6 +80,7 @@ articles = Table(
     Index(None, "section", "published"),
     Index(None, "source"),
     Index(None, "last_changed"),
+    Index(None, "url"),
 )
 
 source_state = Table(

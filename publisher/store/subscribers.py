@@ -115,6 +115,35 @@ class SubscriberStore:
         with self.db.writing() as conn:
             return conn.execute(change).rowcount == 1
 
+    def confirm(self, subscriber_id: int, *, now: datetime) -> bool:
+        """Confirm a pending subscriber (double opt-in); False if they were not pending, so a
+        confirmation link never brings back a reader who unsubscribed or bounced."""
+        change = (
+            update(subscribers)
+            .where(subscribers.c.id == subscriber_id)
+            .where(subscribers.c.status == SubscriberStatus.PENDING.value)
+            .values(status=SubscriberStatus.CONFIRMED.value, confirmed_at=now, updated_at=now)
+        )
+        with self.db.writing() as conn:
+            return conn.execute(change).rowcount == 1
+
+    def set_preferences(
+        self,
+        subscriber_id: int,
+        *,
+        sections: tuple[str, ...],
+        frequency: Frequency,
+        now: datetime,
+    ) -> bool:
+        """Change a subscriber's sections and frequency; False if there is no such subscriber."""
+        change = (
+            update(subscribers)
+            .where(subscribers.c.id == subscriber_id)
+            .values(sections=list(sections), frequency=frequency.value, updated_at=now)
+        )
+        with self.db.writing() as conn:
+            return conn.execute(change).rowcount == 1
+
     def remove(self, email: str) -> bool:
         """Delete a subscriber and their delivery records; False if there was none."""
         with self.db.writing() as conn:

@@ -1,0 +1,84 @@
+"""What the scheduler runs: a gather (with feeds and the related index after it), and the
+scheduled editions, each planned once under its key and set sending for the workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.triggers.cron import CronTrigger
+
+from publisher.app import App
+from publisher.delivery.send import begin
+from publisher.models import EditionKind, EditionStatus, PlannedEdition
+from publisher.pipeline import gather_and_publish, mailer
+from publisher.service.schedule import edition_triggers, last_fire, scheduled_edition
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)
+
+
+class Jobs:
+    """The service's jobs on one App. Every job is safe to run twice at once, in two
+    processes or after a restart: editions are keyed in the database."""
+
+    def __init__(self, app: App, *, clock: Clock = utc_now) -> None:
+        self.app = app
+        self.clock = clock
+        self.triggers: dict[EditionKind, CronTrigger] = edition_triggers(app.settings)
+        self.grace = timedelta(minutes=app.settings.digest.grace_minutes)
+
+    def gather(self) -> None:
+        """Gather every section, rewrite the feeds that changed, update the related index."""
+        run = gather_and_publish(self.app)
+        sections = run.gathered.sections.values()
+        log.info(
+            "gathered new=%d updated=%d rejected=%d errors=%d feeds_written=%d",
+            sum(s.new for s in sections),
+            sum(s.updated for s in sections),
+            sum(s.rejected for s in sections),
+            sum(len(s.errors) for s in sections),
+            len(run.feeds.written) if run.feeds else 0,
+        )
+
+    def edition(self, kind: EditionKind) -> PlannedEdition | None:
+        """The edition of `kind` whose time came last: planned once and set sending, when it
+        is at most `grace_minutes` late; None when there is none that recent."""
+        now = self.clock()
+        fire = last_fire(self.triggers[kind], now)
+        if fire is None or now - fire > self.grace:
+            return None
+        edition = scheduled_edition(kind, fire, self.app.settings.site.zone)
+        planned = mailer(self.app).record(edition, now=now)
+        assert planned.edition.id is not None
+        status, _ = self.app.store.deliveries.status(planned.edition.id)
+        # Only a fresh plan starts here: a paused or cancelled edition waits for an editor.
+        if status is EditionStatus.PLANNED:
+            status = begin(self.app.store.deliveries, planned)
+        log.info(
+            "edition due key=%s fire=%s created=%s status=%s recipients=%d",
+            planned.edition.key,
+            fire.isoformat(),
+            planned.created,
+            status.value,
+            planned.deliveries,
+        )
+        return planned
+
+    def start_up(self) -> None:
+        """At start-up: gather, then send each edition missed while the process was down
+        (within the grace period; a no-op for one already planned)."""
+        try:
+            self.gather()
+        finally:
+            self.catch_up()
+
+    def catch_up(self) -> list[PlannedEdition]:
+        """The editions due within the grace period, planned and started once."""
+        return [found for kind in self.triggers if (found := self.edition(kind)) is not None]

@@ -1,0 +1,256 @@
+"""The editors' dashboard: sign-in, preview, test send, send now, progress and history.
+
+Signing in compares the password with a hash made at start-up from PUBLISHER_ADMIN_PASSWORD;
+a signed session cookie then carries the sign-in. Pages answer a 302 to the sign-in page
+without it, the JSON API a 401. Sending happens in the delivery workers: "send now" plans the
+edition, asks for confirmation with its counts, then sets it sending."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.security import check_password_hash
+from werkzeug.wrappers import Response as BaseResponse
+
+from publisher.digest.editions import new_edition
+from publisher.errors import PublisherError, UserError
+from publisher.models import DeliveryState, EditionKind, EditionProgress, PlannedEdition
+from publisher.web.context import context, now
+from publisher.web.protect import limiter
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+_BANNER = "margin:0;padding:8px 12px;background:#fff4ce;color:#3c3000;font:14px sans-serif"
+FINISHED = (DeliveryState.SENT, DeliveryState.BOUNCED, DeliveryState.FAILED)
+
+
+def _login_limit() -> str:
+    return context().app.settings.web.login_limit
+
+
+@blueprint.before_request
+def _signed_in() -> BaseResponse | tuple[dict[str, str], int] | None:
+    if request.endpoint in ("admin.login",) or session.get("editor"):
+        return None
+    if request.path.startswith("/admin/api/"):
+        return {"error": "sign in first"}, 401
+    return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login() -> BaseResponse | str | tuple[str, int]:
+    """The sign-in form."""
+    stored = context().admin_hash
+    if request.method == "GET":
+        return render_template("web/admin/login.html", enabled=stored is not None, error="")
+    password = request.form.get("password", "")
+    if stored is None or not check_password_hash(stored, password):
+        log.warning("editor sign-in refused from=%s", request.remote_addr)
+        page = render_template(
+            "web/admin/login.html", enabled=stored is not None, error="Wrong password."
+        )
+        return page, 401
+    session.clear()
+    session["editor"] = True
+    session.permanent = True
+    log.info("editor signed in from=%s", request.remote_addr)
+    target = request.args.get("next", "")
+    return redirect(target if target.startswith("/admin") else url_for("admin.dashboard"))
+
+
+@blueprint.post("/logout")
+def logout() -> BaseResponse:
+    """Sign out."""
+    session.clear()
+    return redirect(url_for("admin.login"))
+
+
+@blueprint.get("/")
+def dashboard() -> str:
+    """Preview, test send, send now, and the history of sends."""
+    web = context()
+    from publisher.delivery.transports import destination
+
+    return render_template(
+        "web/admin/dashboard.html",
+        sections=[(s.slug, s.title) for s in web.app.settings.sections],
+        kinds=[k.value for k in EditionKind],
+        history=[_progress(item) for item in web.app.store.editions.history(30)],
+        destination=destination(web.app.settings),
+    )
+
+
+@blueprint.get("/preview")
+def preview() -> str:
+    """The next edition's digest as a reader of the chosen sections would get it; when nothing
+    is new for them, the newest articles of those sections, said in a banner."""
+    from publisher.digest.build import preview_subscriber
+    from publisher.pipeline import mailer
+    from publisher.subscribers.validate import parse_sections
+
+    web = context()
+    known = [s.slug for s in web.app.settings.sections]
+    try:
+        sections = parse_sections(request.args.getlist("sections"), known)
+    except UserError as exc:
+        abort(400, description=str(exc))
+    builder = mailer(web.app)
+    edition = new_edition(_kind(request.args.get("kind", "daily")), now(), _zone())
+    reader = preview_subscriber(sections, now())
+    plan = builder.plan(edition, [reader])
+    note = ""
+    if not plan.recipients:
+        plan = builder.latest(edition, reader, web.app.settings.digest.max_per_section)
+        note = "Nothing is new in these sections: these are their newest articles."
+    if not plan.recipients:
+        return render_template("web/admin/empty_preview.html")
+    page = builder.web_page(plan, builder.recipient(reader, edition))
+    if note:
+        banner = f'<p style="{_BANNER}" role="status">{note}</p>'
+        page = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + banner, page, count=1)
+    return page
+
+
+@blueprint.post("/test")
+def test_send() -> BaseResponse:
+    """Send one copy of the current edition to an address, subject prefixed [TEST]."""
+    from publisher.delivery.send import send_test
+    from publisher.delivery.transports import build_transport
+    from publisher.pipeline import mailer
+    from publisher.subscribers.validate import normalise_email
+
+    web = context()
+    kind = _kind(request.form.get("kind", "daily"))
+    try:
+        email = normalise_email(request.form.get("email", ""))
+        planned = _current(kind, plan=False)
+        transport = build_transport(web.app.settings)
+        try:
+            subject = send_test(mailer(web.app), transport, planned, email, now=now())
+        finally:
+            transport.close()
+    except PublisherError as exc:
+        flash(f"Test not sent: {exc}", "error")
+    else:
+        flash(f"Test sent to {email}: {subject}", "ok")
+    return redirect(url_for("admin.dashboard"))
+
+
+@blueprint.post("/send")
+def plan_send() -> str:
+    """Step one of "send now": plan the edition and show what a send would do."""
+    from publisher.delivery.transports import destination
+
+    web = context()
+    planned = _current(_kind(request.form.get("kind", "daily")), plan=True)
+    assert planned.edition.id is not None
+    return render_template(
+        "web/admin/confirm_send.html",
+        planned=planned,
+        progress=_progress(_history_of(planned)),
+        destination=destination(web.app.settings),
+    )
+
+
+@blueprint.post("/editions/<key>/start")
+def start(key: str) -> BaseResponse:
+    """Step two of "send now": set the planned (or paused) edition sending."""
+    from publisher.delivery.send import begin
+
+    web = context()
+    planned = web.app.store.editions.get(key)
+    if planned is None:
+        abort(404)
+    try:
+        status = begin(web.app.store.deliveries, planned)
+    except UserError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.dashboard"))
+    log.info("editor started edition=%s status=%s", key, status.value)
+    return redirect(url_for("admin.edition", key=key))
+
+
+@blueprint.get("/editions/<key>")
+def edition(key: str) -> str:
+    """An edition's progress, updated live."""
+    planned = context().app.store.editions.get(key)
+    if planned is None:
+        abort(404)
+    return render_template("web/admin/edition.html", progress=_progress(_history_of(planned)))
+
+
+@blueprint.get("/api/editions/<key>")
+def edition_json(key: str) -> dict[str, Any]:
+    """An edition's progress as JSON (what the progress page polls)."""
+    planned = context().app.store.editions.get(key)
+    if planned is None:
+        abort(404)
+    return _progress(_history_of(planned))
+
+
+@blueprint.get("/api/editions")
+def editions_json() -> dict[str, Any]:
+    """The newest editions with their counts."""
+    return {"editions": [_progress(item) for item in context().app.store.editions.history(30)]}
+
+
+def _kind(value: str) -> EditionKind:
+    try:
+        return EditionKind(value)
+    except ValueError:
+        abort(400, description=f"unknown edition kind {value!r}")
+
+
+def _zone() -> Any:
+    return context().app.settings.site.zone
+
+
+def _current(kind: EditionKind, *, plan: bool) -> PlannedEdition:
+    """The current edition of a kind: planned into the database when `plan`."""
+    from publisher.models import PlannedEdition
+    from publisher.pipeline import mailer
+
+    web = context()
+    edition = new_edition(kind, now(), _zone())
+    if plan:
+        return mailer(web.app).record(edition, now=now())
+    found = web.app.store.editions.get(edition.key)
+    return found or PlannedEdition(
+        edition=edition, variants=0, deliveries=0, skipped=0, created=False
+    )
+
+
+def _history_of(planned: PlannedEdition) -> EditionProgress:
+    store = context().app.store
+    edition_id = planned.edition.id
+    assert edition_id is not None
+    status, reason = store.deliveries.status(edition_id)
+    return EditionProgress(
+        edition=planned.edition,
+        status=status,
+        reason=reason,
+        created_at=now(),
+        recipients=planned.deliveries,
+        skipped=planned.skipped,
+        states=store.deliveries.counts(edition_id),
+    )
+
+
+def _progress(item: EditionProgress) -> dict[str, Any]:
+    """An edition's counts, and how far it is: finished rows over recipients."""
+    finished = sum(item.states.get(state, 0) for state in FINISHED)
+    percent = 100 if not item.recipients else round(100 * finished / item.recipients)
+    return {**item.as_json(), "finished": finished, "percent": percent}
