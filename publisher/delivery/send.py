@@ -53,8 +53,13 @@ def send_test(
     fingerprint = plan.recipients[0][1]
     encoded = mailer.edition_render(plan).encoded(plan.variants[fingerprint])
     encoded = replace(encoded, subject=f"[TEST] {encoded.subject}")
+    # A stand-in for an address nobody subscribed with: links that lead to the sign-up page.
+    known = mailer.recipient(reader, edition) if reader.id else mailer.anonymous(edition)
     recipient = replace(
-        mailer.recipient(reader, edition), message_id=make_msgid("test", domain=mailer.domain)
+        known,
+        name=reader.name,
+        email=email,
+        message_id=make_msgid("test", domain=mailer.domain),
     )
     data = PreparedVariant(encoded, mailer.envelope(edition)).message(recipient)
     transport.send(

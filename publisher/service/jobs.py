@@ -52,9 +52,20 @@ class Jobs:
         is at most `grace_minutes` late; None when there is none that recent."""
         now = self.clock()
         fire = last_fire(self.triggers[kind], now)
-        if fire is None or now - fire > self.grace:
+        if fire is None:
             return None
         edition = scheduled_edition(kind, fire, self.app.settings.site.zone)
+        if now - fire > self.grace:
+            if self.app.store.editions.get(edition.key) is None:
+                late = int((now - fire).total_seconds() // 60)
+                log.warning(
+                    "edition %s skipped: due %s, %d minutes ago (grace_minutes=%d)",
+                    edition.key,
+                    fire.isoformat(),
+                    late,
+                    self.grace.total_seconds() // 60,
+                )
+            return None
         planned = mailer(self.app).record(edition, now=now)
         assert planned.edition.id is not None
         status, _ = self.app.store.deliveries.status(planned.edition.id)

@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -35,6 +35,7 @@ class Service:
     scheduler: BackgroundScheduler | None
     workers: WorkerPool | None
     server: Any  # waitress' server: run() until SystemExit, then close()
+    web: Any  # the Flask app (waitress wraps it: server.application is not the app itself)
     address: str
 
     def start(self) -> None:
@@ -57,9 +58,11 @@ class Service:
             self.scheduler.shutdown(wait=True)
         if self.workers is not None:
             self.workers.stop()
-        self.server.close()
-        self.server.application.extensions["publisher"].mailroom.close()
-        self.app.close()
+        try:
+            self.server.close()
+            self.web.extensions["publisher"].mailroom.close()
+        finally:
+            self.app.close()
         log.info("stopped")
 
 
@@ -75,7 +78,9 @@ def scheduler_for(jobs: Jobs) -> BackgroundScheduler:
     settings = jobs.app.settings
     grace = int(jobs.grace.total_seconds())
     scheduler = BackgroundScheduler(
-        timezone=settings.site.zone,
+        # The scheduler's own clock in UTC; each cron trigger carries the site's zone itself
+        # (a trigger object ignores the scheduler's zone, see schedule.cron_trigger).
+        timezone=UTC,
         job_defaults={"coalesce": True, "misfire_grace_time": grace, "max_instances": 1},
     )
     interval = timedelta(minutes=settings.gather.interval_minutes)
@@ -124,6 +129,7 @@ def build_service(
         scheduler=scheduler_for(jobs) if jobs else None,
         workers=WorkerPool(worker_command(config), count) if schedule and count else None,
         server=server,
+        web=web,
         address=f"http://{host}:{server.effective_port}/",
     )
 

@@ -8,7 +8,7 @@ turned into names before APScheduler reads them."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -58,13 +58,15 @@ def edition_triggers(settings: Settings) -> dict[EditionKind, CronTrigger]:
 
 def last_fire(trigger: CronTrigger, now: datetime) -> datetime | None:
     """The trigger's latest fire time at or before `now` (within the last eight days)."""
+    # All in UTC: arithmetic and comparisons on two datetimes of one zone use the wall
+    # clock and ignore `fold`, so the two 01:30s of an autumn change would look alike.
+    now = now.astimezone(UTC)
     found = None
     moment = trigger.get_next_fire_time(None, now - _HORIZON)
-    while moment is not None and moment <= now:
+    while moment is not None and moment.astimezone(UTC) <= now:
         found = moment
-        # A second on: cron resolution is a second, and a repeated local hour (the autumn
-        # change) gives two fire times one hour apart that must both be stepped over.
-        moment = trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
+        after = moment.astimezone(UTC) + timedelta(seconds=1)  # cron's resolution is a second
+        moment = trigger.get_next_fire_time(moment, after)
     return found
 
 

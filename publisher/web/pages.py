@@ -64,10 +64,11 @@ def article_page(slug: str, rest: str) -> str:
 @blueprint.get("/feeds/<name>")
 def feed(name: str) -> Response:
     """A feed file, with ETag and Last-Modified; a conditional GET that matches gets 304."""
-    kind = next((k for k, suffix in KINDS.items() if name.endswith(f".{suffix}")), None)
+    settings = context().app.settings
+    known = {info.filename(kind): kind for info in feed_infos(settings) for kind in KINDS}
+    kind = known.get(name)
     if kind is None:
         abort(404)
-    settings = context().app.settings
     response = send_from_directory(
         settings.resolve(settings.feeds.path),
         name,
@@ -120,6 +121,12 @@ def archived_edition(key: str) -> str:
     if not plan.recipients:
         abort(404)
     return builder.web_page(plan)
+
+
+@blueprint.get("/favicon.ico")
+def favicon() -> tuple[str, int]:
+    """No icon (yet): an empty answer instead of a 404 in every browser's console."""
+    return "", 204
 
 
 @blueprint.get("/healthz")
