@@ -274,6 +274,12 @@ class DeliverySettings(_Strict):
     dkim: DkimSettings = DkimSettings()
 
 
+class ScheduleSettings(_Strict):
+    # One `publisher run` per database schedules: it holds this lease, renewed every third
+    # of it; when it dies, another takes over once the lease has run out.
+    leader_lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
+
+
 class WebSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -317,6 +323,7 @@ class Settings(_Strict):
     digest: DigestSettings = DigestSettings()
     delivery: DeliverySettings = DeliverySettings()
     web: WebSettings = WebSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     security: SecuritySettings = SecuritySettings()
     base_dir: Path = Path(".")
     secrets: Secrets = Field(default=Secrets(), repr=False)

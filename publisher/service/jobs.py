@@ -13,6 +13,7 @@ from publisher.app import App
 from publisher.delivery.send import begin
 from publisher.models import EditionKind, EditionStatus, PlannedEdition
 from publisher.pipeline import gather_and_publish, mailer
+from publisher.service.leader import Leadership
 from publisher.service.schedule import edition_triggers, last_fire, scheduled_edition
 
 log = logging.getLogger(__name__)
@@ -28,14 +29,20 @@ class Jobs:
     """The service's jobs on one App. Every job is safe to run twice at once, in two
     processes or after a restart: editions are keyed in the database."""
 
-    def __init__(self, app: App, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, app: App, *, clock: Clock = utc_now, leadership: Leadership | None = None
+    ) -> None:
         self.app = app
         self.clock = clock
+        # With several `run` processes on one database, only the leader's jobs do work.
+        self.leadership = leadership
         self.triggers: dict[EditionKind, CronTrigger] = edition_triggers(app.settings)
         self.grace = timedelta(minutes=app.settings.digest.grace_minutes)
 
     def gather(self) -> None:
         """Gather every section, rewrite the feeds that changed, update the related index."""
+        if not self.leading:
+            return
         run = gather_and_publish(self.app)
         sections = run.gathered.sections.values()
         log.info(
@@ -50,6 +57,8 @@ class Jobs:
     def edition(self, kind: EditionKind) -> PlannedEdition | None:
         """The edition of `kind` whose time came last: planned once and set sending, when it
         is at most `grace_minutes` late; None when there is none that recent."""
+        if not self.leading:
+            return None
         now = self.clock()
         fire = last_fire(self.triggers[kind], now)
         if fire is None:
@@ -81,6 +90,11 @@ class Jobs:
             planned.deliveries,
         )
         return planned
+
+    @property
+    def leading(self) -> bool:
+        """True when this process is to do the scheduled work (the leader, or the only one)."""
+        return self.leadership is None or self.leadership.held
 
     def start_up(self) -> None:
         """At start-up: gather, then send each edition missed while the process was down

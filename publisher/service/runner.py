@@ -19,6 +19,7 @@ from waitress.server import create_server
 
 from publisher.app import App, open_app
 from publisher.service.jobs import Jobs, utc_now
+from publisher.service.leader import Leadership
 from publisher.service.workers import WorkerPool
 from publisher.settings import Settings
 from publisher.web import create_web
@@ -56,6 +57,8 @@ class Service:
         """Stop the scheduler, the workers and the web app; close the database."""
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        if self.jobs is not None and self.jobs.leadership is not None:
+            self.jobs.leadership.release()
         if self.workers is not None:
             self.workers.stop()
         try:
@@ -85,7 +88,20 @@ def scheduler_for(jobs: Jobs) -> BackgroundScheduler:
     )
     interval = timedelta(minutes=settings.gather.interval_minutes)
     now = utc_now()
-    scheduler.add_job(jobs.start_up, "date", run_date=now, id="start-up")
+    leadership = jobs.leadership
+    if leadership is None:
+        scheduler.add_job(jobs.start_up, "date", run_date=now, id="start-up")
+    else:
+
+        def lead() -> None:
+            # The catch-up is a job of its own: a long gather must not hold up renewals.
+            if leadership.check():
+                scheduler.add_job(
+                    jobs.start_up, "date", run_date=utc_now(), id="start-up", replace_existing=True
+                )
+
+        every = leadership.renew_every
+        scheduler.add_job(lead, "interval", seconds=every, next_run_time=now, id="leadership")
     scheduler.add_job(
         jobs.gather, "interval", seconds=interval.total_seconds(), start_date=now, id="gather"
     )
@@ -112,7 +128,9 @@ def build_service(
     live = app.keep_related_in_memory()
     if not schedule:
         live.stale_after = 60.0  # no gathers here to refresh it: look again at most every minute
-    jobs = Jobs(app) if schedule else None
+    lease = timedelta(seconds=settings.schedule.leader_lease_seconds)
+    leadership = Leadership(app.store.leases, lease, utc_now)
+    jobs = Jobs(app, leadership=leadership) if schedule else None
     count = settings.delivery.workers if workers is None else workers
     web = create_web(app)
     server = create_server(

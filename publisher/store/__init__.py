@@ -6,6 +6,7 @@ from publisher.store.articles import ArticleStore
 from publisher.store.db import Database
 from publisher.store.deliveries import DeliveryStore
 from publisher.store.editions import EditionStore
+from publisher.store.leases import LeaseStore
 from publisher.store.subscribers import SubscriberStore
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "Database",
     "DeliveryStore",
     "EditionStore",
+    "LeaseStore",
     "Store",
     "SubscriberStore",
 ]
@@ -27,6 +29,7 @@ class Store:
         self.subscribers = SubscriberStore(db)
         self.editions = EditionStore(db)
         self.deliveries = DeliveryStore(db)
+        self.leases = LeaseStore(db)
 
     @classmethod
     def open(cls, url: str) -> Store:

@@ -159,3 +159,13 @@ deliveries = Table(
     Index(None, "variant_id"),
     Index(None, "state", "next_attempt_at"),
 )
+
+# A named lease held by one process at a time (the scheduler's leader), renewed before it ends.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("acquired_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)

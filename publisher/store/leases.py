@@ -1,0 +1,71 @@
+"""Named leases in the database: whoever holds an unexpired one is the only holder.
+
+Taking or renewing is one conditional UPDATE (the holder, or anyone once it has expired), or
+an INSERT when nobody ever held it; both are atomic on SQLite and PostgreSQL, so two
+processes asking at once never both get it. Times come from the callers' clocks: keep the
+machines' clocks in sync (NTP), and the lease several times longer than any skew."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from publisher.store.db import Database
+from publisher.store.schema import leases
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lease:
+    """Who holds a lease, and until when."""
+
+    name: str
+    owner: str
+    acquired_at: datetime
+    expires_at: datetime
+
+
+class LeaseStore:
+    """Take, renew, give back and look up named leases."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def acquire(self, name: str, owner: str, *, now: datetime, until: datetime) -> bool:
+        """Take the lease, or renew it when `owner` holds it; False while another holds an
+        unexpired one."""
+        renew = (
+            update(leases)
+            .where(leases.c.name == name)
+            .where((leases.c.owner == owner) | (leases.c.expires_at < now))
+            .values(owner=owner, expires_at=until)
+        )
+        with self.db.writing() as conn:
+            held = conn.execute(select(leases.c.owner).where(leases.c.name == name)).first()
+            if conn.execute(renew).rowcount == 1:
+                if held is not None and held.owner != owner:
+                    conn.execute(
+                        update(leases).where(leases.c.name == name).values(acquired_at=now)
+                    )
+                return True
+            if held is not None:
+                return False
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            first = insert(leases).values(name=name, owner=owner, acquired_at=now, expires_at=until)
+            taken = first.on_conflict_do_nothing().returning(leases.c.name)
+            return conn.execute(taken).first() is not None
+
+    def release(self, name: str, owner: str) -> bool:
+        """Give the lease back (only its holder can); True if it was held by `owner`."""
+        with self.db.writing() as conn:
+            gone = delete(leases).where(leases.c.name == name, leases.c.owner == owner)
+            return conn.execute(gone).rowcount == 1
+
+    def holder(self, name: str) -> Lease | None:
+        """The lease as stored (it may have expired), or None."""
+        with self.db.reading() as conn:
+            row = conn.execute(select(leases).where(leases.c.name == name)).first()
+        return None if row is None else Lease(**row._mapping)
