@@ -37,7 +37,7 @@ from publisher.pipeline import mailer, related_engine
 from publisher.settings import Settings
 from publisher.store.schema import deliveries, editions
 
-SINK = Path(__file__).with_name("smtp_sink.py")
+SINK = Path(__file__).resolve().parents[1] / "tests" / "smtp_sink.py"
 
 
 @dataclass(frozen=True)
