@@ -58,11 +58,12 @@ def publisher(folder: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def planned_and_started(folder: Path, url: str) -> tuple[Store, int]:
+def planned_and_started(folder: Path, url: str, readers: int = READERS) -> tuple[Store, int]:
+    """Plan the daily edition (by the command line) and set it sending."""
     plan = publisher(folder, "editions", "plan", "--json")
     out, err = plan.communicate(timeout=300)
     assert plan.returncode == 0, err
-    assert json.loads(out)["deliveries"] == READERS
+    assert json.loads(out)["deliveries"] == readers
     store = Store.open(url)
     [progress] = store.editions.history(1)
     planned = store.editions.get(progress.edition.key)
