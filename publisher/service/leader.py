@@ -15,10 +15,10 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from publisher.store.leases import SCHEDULER as LEASE
 from publisher.store.leases import LeaseStore
 
 log = logging.getLogger(__name__)
-LEASE = "scheduler"
 
 
 def process_name() -> str:

@@ -17,6 +17,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from publisher.store.db import Database
 from publisher.store.schema import leases
 
+SCHEDULER = "scheduler"  # the lease of the one `publisher run` that schedules
+
 
 @dataclass(frozen=True, kw_only=True)
 class Lease:

@@ -27,6 +27,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from publisher.digest.editions import new_edition
 from publisher.errors import PublisherError, UserError
 from publisher.models import DeliveryState, EditionKind, EditionProgress, PlannedEdition
+from publisher.store.leases import SCHEDULER
 from publisher.web.context import context, now
 from publisher.web.protect import limiter
 
@@ -90,7 +91,16 @@ def dashboard() -> str:
         kinds=[k.value for k in EditionKind],
         history=[_progress(item) for item in web.app.store.editions.history(30)],
         destination=destination(web.app.settings),
+        leader=_leader(),
     )
+
+
+def _leader() -> str:
+    """Which `publisher run` schedules now, as the dashboard says it."""
+    held = context().app.store.leases.holder(SCHEDULER)
+    if held is None or held.expires_at < now():
+        return "no scheduler is running"
+    return f"scheduled by {held.owner} since {held.acquired_at:%Y-%m-%d %H:%M} UTC"
 
 
 @blueprint.get("/preview")
