@@ -202,6 +202,13 @@ class DigestSettings(_Strict):
     # An edition whose time passed while publisher was down is sent at start-up when it is
     # at most this late; a later one is skipped (and logged): old news is not news.
     grace_minutes: int = Field(default=180, ge=1, le=24 * 60)
+    # The safety hold of automatic sends: an edition that looks wrong waits for an editor,
+    # who is told on the dashboard and by mail at these addresses.
+    editors: tuple[str, ...] = ()
+    hold: bool = True
+    hold_growth: float = Field(default=3.0, gt=1)  # times the median article count of the
+    hold_history: int = Field(default=14, ge=1, le=365)  # last editions of the same kind
+    hold_repeat_share: float = Field(default=0.5, gt=0, le=1)  # readers with a repeat
     # {site}, {date}, {count} and {first_title} are filled in.
     subject: HeaderText = "{site} — {date}: {first_title}"
     max_per_section: int = Field(default=10, ge=1, le=100)

@@ -310,6 +310,55 @@ def test_c_the_digest_unsubscribe_link_asks_first_then_unsubscribes(site, page):
     expect(page.get_by_role("button", name="Unsubscribe")).to_have_count(0)
 
 
+def held_edition(site: Site, key: str) -> None:
+    """An automatic edition the safety hold stopped, as the scheduler leaves it."""
+    from publisher.app import open_app
+    from publisher.digest.hold import hold_reasons
+    from publisher.models import Edition, EditionKind, EditionStatus
+    from publisher.pipeline import mailer
+    from publisher.settings import load_settings
+
+    app = open_app(load_settings(site.settings))
+    try:
+        edition = Edition(key=key, kind=EditionKind.DAILY, cutoff=datetime(2030, 1, 1, tzinfo=UTC))
+        planned = mailer(app).record(edition, now=datetime.now(UTC))
+        reasons = hold_reasons(app.store, planned.edition, app.settings.digest)
+        assert reasons, "the edition should look wrong"
+        app.store.deliveries.set_status(
+            planned.edition.id, EditionStatus.HELD, reason="; ".join(reasons)
+        )
+    finally:
+        app.close()
+
+
+def test_c2_an_editor_releases_one_held_edition_and_cancels_another(site, page):
+    held_edition(site, "daily:2030-01-01")
+    held_edition(site, "daily:2030-01-02")
+    page.goto("/admin/")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    alerts = page.get_by_role("alert")
+    expect(alerts).to_have_count(2)
+    expect(alerts.first).to_contain_text("Held for an editor")
+
+    alerts.get_by_role("link", name="daily:2030-01-01").click()
+    expect(page.locator("#status")).to_have_text("held")
+    expect(page.locator("#decide")).to_contain_text("This automatic send is held: no articles")
+    page.get_by_role("button", name="Release the send").click()
+    expect(page.locator("#status")).to_have_text("done", timeout=SEND_TIMEOUT)
+    expect(page.locator("#decide")).to_have_count(0)
+
+    page.goto("/admin/editions/daily:2030-01-02")
+    page.get_by_role("button", name="Cancel the edition").click()
+    expect(page.get_by_role("status")).to_contain_text("daily:2030-01-02 is cancelled")
+    expect(page.locator("#status")).to_have_text("cancelled")
+    expect(page.get_by_role("button", name="Release the send")).to_have_count(0)
+
+    page.goto("/admin/")
+    expect(page.get_by_role("alert")).to_have_count(0)
+    expect(page.locator("#history tr", has_text="daily:2030-01-02")).to_contain_text("cancelled")
+
+
 def test_d_sigterm_stops_the_service_cleanly(site):
     process = site.running.process
     process.send_signal(signal.SIGTERM)

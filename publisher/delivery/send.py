@@ -6,14 +6,16 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email import policy
-from email.utils import make_msgid, parseaddr
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
 
-from publisher.delivery.transports import Outgoing, Transport
+from publisher.delivery.transports import Outgoing, Transport, build_transport
 from publisher.digest.build import Mailer, preview_subscriber
 from publisher.digest.message import PreparedVariant
 from publisher.digest.notices import Notices
 from publisher.errors import UserError
 from publisher.models import EditionStatus, PlannedEdition, Subscriber, SubscriberStatus
+from publisher.settings import Settings
 from publisher.store import DeliveryStore, SubscriberStore
 from publisher.store.subscribers import NewSubscriber
 
@@ -88,6 +90,34 @@ def send_confirmation(
         )
     )
     log.info("confirmation sent subscriber=%d", subscriber.id)
+
+
+def notify_editors(settings: Settings, subject: str, body: str, *, now: datetime) -> None:
+    """Mail the editors (`digest.editors`) a plain-text note through the configured transport
+    (TransportError when it cannot)."""
+    sender = parseaddr(settings.digest.sender)[1]
+    transport = build_transport(settings)
+    try:
+        for editor in settings.digest.editors:
+            message = EmailMessage()
+            message["From"] = settings.digest.sender
+            message["To"] = editor
+            message["Subject"] = subject
+            message["Date"] = format_datetime(now)
+            message["Message-ID"] = make_msgid("editors", domain=sender.rsplit("@", 1)[-1])
+            message["Auto-Submitted"] = "auto-generated"
+            message.set_content(body)
+            transport.send(
+                Outgoing(
+                    sender=sender,
+                    recipient=editor,
+                    data=message.as_bytes(policy=policy.SMTP),
+                    message_id=str(message["Message-ID"]),
+                )
+            )
+    finally:
+        transport.close()
+    log.info("editors told: %s", subject)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.triggers.cron import CronTrigger
 
 from publisher.app import App
-from publisher.delivery.send import begin
+from publisher.delivery.send import begin, notify_editors
+from publisher.digest.hold import hold_reasons
+from publisher.errors import PublisherError
 from publisher.models import EditionKind, EditionStatus, PlannedEdition
 from publisher.pipeline import gather_and_publish, mailer
 from publisher.service.leader import Leadership
@@ -80,7 +82,7 @@ class Jobs:
         status, _ = self.app.store.deliveries.status(planned.edition.id)
         # Only a fresh plan starts here: a paused or cancelled edition waits for an editor.
         if status is EditionStatus.PLANNED:
-            status = begin(self.app.store.deliveries, planned)
+            status = self._hold_or_begin(planned)
         log.info(
             "edition due key=%s fire=%s created=%s status=%s recipients=%d",
             planned.edition.key,
@@ -90,6 +92,42 @@ class Jobs:
             planned.deliveries,
         )
         return planned
+
+    def _hold_or_begin(self, planned: PlannedEdition) -> EditionStatus:
+        """Set the edition sending, or hold it for an editor when it looks wrong."""
+        settings = self.app.settings
+        reasons = hold_reasons(self.app.store, planned.edition, settings.digest)
+        if not settings.digest.hold or not reasons:
+            return begin(self.app.store.deliveries, planned)
+        assert planned.edition.id is not None
+        reason = "; ".join(reasons)
+        held = self.app.store.deliveries.set_status(
+            planned.edition.id,
+            EditionStatus.HELD,
+            reason=reason,
+            only_from=(EditionStatus.PLANNED,),
+        )
+        if held:
+            log.warning("edition held key=%s: %s", planned.edition.key, reason)
+            self._tell_editors(planned, reason)
+        return self.app.store.deliveries.status(planned.edition.id)[0]
+
+    def _tell_editors(self, planned: PlannedEdition, reason: str) -> None:
+        settings = self.app.settings
+        if not settings.digest.editors:
+            return
+        key = planned.edition.key
+        body = (
+            f"The automatic send of {key} is held: {reason}.\n\n"
+            f"It goes to {planned.deliveries:,} readers once an editor releases it, or is "
+            f"cancelled, at {settings.public_url}/admin/editions/{key}\n"
+        )
+        try:
+            notify_editors(
+                settings, f"[{settings.site.name}] {key} is held", body, now=self.clock()
+            )
+        except PublisherError as exc:  # the dashboard still shows it
+            log.error("editors not told of held edition key=%s: %s", key, exc)
 
     @property
     def leading(self) -> bool:

@@ -94,6 +94,60 @@ class EditionStore:
         with self.db.reading() as conn:
             return {row.id: (row.fingerprint, list(row.article_ids)) for row in conn.execute(query)}
 
+    def article_counts(self, kind: EditionKind, *, before: int, limit: int) -> list[int]:
+        """How many distinct articles each of the `limit` editions of `kind` planned before
+        the edition `before` carried (cancelled ones left out), newest first."""
+        earlier = (
+            select(editions.c.id)
+            .where(editions.c.kind == kind.value, editions.c.id < before)
+            .where(editions.c.status != EditionStatus.CANCELLED.value)
+            .order_by(editions.c.id.desc())
+            .limit(limit)
+        )
+        query = select(edition_variants.c.edition_id, edition_variants.c.article_ids).where(
+            edition_variants.c.edition_id.in_(earlier.scalar_subquery())
+        )
+        found: dict[int, set[str]] = defaultdict(set)
+        with self.db.reading() as conn:
+            ids = list(conn.execute(earlier).scalars())
+            for row in conn.execute(query):
+                found[row.edition_id].update(row.article_ids)
+        return [len(found[edition_id]) for edition_id in ids]
+
+    def previous(self, edition: Edition) -> Edition | None:
+        """The edition of the same kind planned last before this one (not a cancelled one)."""
+        query = (
+            select(editions)
+            .where(editions.c.kind == edition.kind.value, editions.c.id < (edition.id or 0))
+            .where(editions.c.status != EditionStatus.CANCELLED.value)
+            .order_by(editions.c.id.desc())
+            .limit(1)
+        )
+        with self.db.reading() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return Edition(key=row.key, kind=EditionKind(row.kind), cutoff=row.cutoff, id=row.id)
+
+    def variant_pairs(self, edition_id: int, previous_id: int) -> dict[tuple[int, int | None], int]:
+        """Readers of an edition counted by (their variant, their variant in `previous_id`, or
+        None when they were not in it)."""
+        earlier = deliveries.alias("earlier")
+        query = (
+            select(deliveries.c.variant_id, earlier.c.variant_id.label("before"), func.count())
+            .select_from(
+                deliveries.outerjoin(
+                    earlier,
+                    (earlier.c.subscriber_id == deliveries.c.subscriber_id)
+                    & (earlier.c.edition_id == previous_id),
+                )
+            )
+            .where(deliveries.c.edition_id == edition_id)
+            .group_by(deliveries.c.variant_id, earlier.c.variant_id)
+        )
+        with self.db.reading() as conn:
+            return {(row[0], row[1]): row[2] for row in conn.execute(query)}
+
     def history(self, limit: int = 50) -> list[EditionProgress]:
         """The newest editions first, with their deliveries counted by state."""
         newest = select(editions).order_by(editions.c.created_at.desc(), editions.c.id.desc())

@@ -89,7 +89,8 @@ def dashboard() -> str:
         "web/admin/dashboard.html",
         sections=[(s.slug, s.title) for s in web.app.settings.sections],
         kinds=[k.value for k in EditionKind],
-        history=[_progress(item) for item in web.app.store.editions.history(30)],
+        history=(history := [_progress(i) for i in web.app.store.editions.history(30)]),
+        held=[item for item in history if item["status"] == "held"],
         destination=destination(web.app.settings),
         leader=_leader(),
     )
@@ -190,6 +191,30 @@ def start(key: str) -> BaseResponse:
         flash(str(exc), "error")
         return redirect(url_for("admin.dashboard"))
     log.info("editor started edition=%s status=%s", key, status.value)
+    return redirect(url_for("admin.edition", key=key))
+
+
+@blueprint.post("/editions/<key>/cancel")
+def cancel(key: str) -> BaseResponse:
+    """Cancel a planned, held or paused edition: nothing more of it is sent."""
+    from publisher.models import EditionStatus
+
+    web = context()
+    planned = web.app.store.editions.get(key)
+    if planned is None or planned.edition.id is None:
+        abort(404)
+    cancellable = (EditionStatus.PLANNED, EditionStatus.HELD, EditionStatus.PAUSED)
+    done = web.app.store.deliveries.set_status(
+        planned.edition.id,
+        EditionStatus.CANCELLED,
+        reason="cancelled by an editor",
+        only_from=cancellable,
+    )
+    if done:
+        log.warning("editor cancelled edition=%s", key)
+        flash(f"{key} is cancelled: nothing more of it is sent.", "ok")
+    else:
+        flash(f"{key} is no longer planned, held or paused: it was not cancelled.", "error")
     return redirect(url_for("admin.edition", key=key))
 
 

@@ -1,0 +1,142 @@
+"""The safety hold: an automatic edition with no articles, with far more than usual, or that
+repeats readers' previous digests under new ids waits for an editor (who is mailed);
+an editor's own send is never held."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from publisher.app import open_app
+from publisher.models import EditionKind, EditionStatus, SubscriberStatus
+from publisher.pipeline import gather_and_publish
+from publisher.service.jobs import Jobs
+from publisher.settings import settings_from_dict
+from publisher.store.subscribers import NewSubscriber
+from tests.conftest import base_settings
+
+FIRST = datetime(2026, 11, 2, 6, tzinfo=UTC)  # 06:00 UTC, the daily's time
+
+
+class Site:
+    """An opinion section in a folder, three readers, and the daily edition run by hand."""
+
+    def __init__(self, folder: Path, **digest: Any) -> None:
+        self.folder = folder
+        (folder / "content" / "opinion").mkdir(parents=True)
+        raw = base_settings(
+            digest={"daily": "0 6 * * *", "weekly": "", "related_links": 0, **digest},
+            delivery={"transport": "outbox", "outbox": {"path": "outbox"}},
+        )
+        self.app = open_app(settings_from_dict(raw, base_dir=folder))
+        for n in range(3):
+            self.app.store.subscribers.add(
+                NewSubscriber(
+                    email=f"r{n}@example.org",
+                    sections=("opinion",),
+                    status=SubscriberStatus.CONFIRMED,
+                ),
+                now=FIRST - timedelta(days=30),
+            )
+
+    def write(self, slug: str, title: str, published: datetime, article_id: str = "") -> None:
+        front = f'title: "{title}"\ndate: {published.isoformat()}\n'
+        if article_id:
+            front += f"id: {article_id}\n"
+        path = self.folder / "content" / "opinion" / f"{slug}.md"
+        path.write_text(f"---\n{front}---\n\n{title}.\n", encoding="utf-8")
+
+    def day(self, number: int, articles: int, *, title: str = "Column") -> Any:
+        """Day `number`: `articles` new columns the evening before, then the 06:00 edition."""
+        fire = FIRST + timedelta(days=number)
+        for n in range(articles):
+            self.write(f"d{number}-{n}", f"{title} {number}-{n}", fire - timedelta(hours=8))
+        return self.run(fire)
+
+    def run(self, fire: datetime) -> Any:
+        jobs = Jobs(self.app, clock=lambda: fire + timedelta(seconds=5))
+        gather_and_publish(self.app)
+        planned = jobs.edition(EditionKind.DAILY)
+        assert planned is not None
+        return planned, self.app.store.deliveries.status(planned.edition.id)
+
+    def mail(self) -> list[Any]:
+        folder = self.folder / "outbox"
+        files = sorted(folder.glob("**/*.eml")) if folder.exists() else []
+        return [message_from_bytes(f.read_bytes(), policy=policy.default) for f in files]
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Any:
+    made = Site(tmp_path, editors=["desk@todaypress.example"])
+    yield made
+    made.app.close()
+
+
+def test_an_edition_with_no_articles_is_held_and_the_editors_are_mailed(site: Site) -> None:
+    planned, (status, reason) = site.day(1, 0)
+    assert status is EditionStatus.HELD and reason.startswith("no articles")
+    [note] = site.mail()
+    assert note["To"] == "desk@todaypress.example"
+    assert note["Subject"] == f"[TodayPress] {planned.edition.key} is held"
+    assert f"/admin/editions/{planned.edition.key}" in note.get_content()
+
+
+def test_an_ordinary_edition_goes_and_nobody_is_mailed(site: Site) -> None:
+    for day in (1, 2, 3):
+        _, (status, reason) = site.day(day, 2)
+        assert status is EditionStatus.SENDING, reason
+    assert site.mail() == []
+
+
+def test_far_more_articles_than_usual_holds_the_edition(site: Site) -> None:
+    for day in (1, 2, 3):
+        site.day(day, 2)
+    _, (status, _) = site.day(4, 6)  # 3x the median: not more than it
+    assert status is EditionStatus.SENDING
+    _, (status, reason) = site.day(5, 7)
+    assert status is EditionStatus.HELD
+    assert re.match(r"7 articles: more than 3x the usual 2 of the last 4 daily editions", reason)
+
+
+def test_the_same_stories_under_new_ids_hold_the_edition(site: Site) -> None:
+    fire = FIRST + timedelta(days=1)
+    for n in range(3):
+        site.write(f"story-{n}", f"Story {n}", fire - timedelta(hours=8), article_id=f"old-{n}")
+    _, (status, _) = site.run(fire)
+    assert status is EditionStatus.SENDING
+    # The source now gives the same stories other ids (a CMS migration, a feed that changed
+    # its GUIDs): by id they are new, by link and title they are what readers had.
+    for n in range(3):
+        site.write(f"story-{n}", f"Story {n}", fire - timedelta(hours=8), article_id=f"new-{n}")
+    site.write("fresh", "A genuinely new column", fire + timedelta(hours=10))
+    _, (status, reason) = site.run(fire + timedelta(days=1))
+    assert status is EditionStatus.SENDING, "one new story among them: not a repeat"
+    for n in range(3):
+        site.write(f"story-{n}", f"Story {n}", fire - timedelta(hours=8), article_id=f"v3-{n}")
+    (site.folder / "content" / "opinion" / "fresh.md").unlink()
+    _, (status, reason) = site.run(fire + timedelta(days=2))
+    assert status is EditionStatus.HELD
+    assert "100% of readers would get the same articles" in reason
+
+
+def test_the_hold_can_be_turned_off(tmp_path: Path) -> None:
+    site = Site(tmp_path, hold=False)
+    try:
+        _, (status, _) = site.day(1, 0)
+        assert status is EditionStatus.DONE  # nobody had anything: done at once
+    finally:
+        site.app.close()
+
+
+def test_a_held_edition_stays_held_across_restarts(site: Site) -> None:
+    _, (status, _) = site.day(1, 0)
+    assert status is EditionStatus.HELD
+    again, (status, _) = site.run(FIRST + timedelta(days=1, minutes=30))
+    assert again.created is False and status is EditionStatus.HELD
+    assert len(site.mail()) == 1  # the editors are told once
