@@ -215,3 +215,14 @@ def test_an_unknown_language_is_a_settings_error():
     raw["site"]["language"] = "klingon"
     with pytest.raises(SettingsError, match=r"site\.language: unknown language 'klingon'"):
         settings_from_dict(raw)
+
+
+def test_an_upstream_id_longer_than_the_store_holds_is_replaced() -> None:
+    from publisher.sources.fields import MAX_ID_CHARS, article_id
+
+    long = "urn:example:" + "x" * 2000
+    found = article_id(long, fallback="f", source="s", authority="todaypress.example,2026")
+    assert found.startswith("tag:todaypress.example,2026:upstream-") and len(found) < 100
+    assert found == article_id(long, fallback="f", source="s", authority="todaypress.example,2026")
+    short = "urn:example:" + "x" * (MAX_ID_CHARS - 12)
+    assert article_id(short, fallback="f", source="s", authority="a,2026") == short

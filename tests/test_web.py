@@ -212,6 +212,8 @@ def test_forged_altered_and_misused_tokens_are_refused(client: Any, app: App) ->
     bens = token(app, ben, Purpose.UNSUBSCRIBE)
     forged = [
         "1.forged",
+        f"{2**31}.x.y",  # an id no row can have (a 500 on PostgreSQL's int4 before)
+        "999999999999999999.x",
         f"{ana.id}.{'A' * 16}.{'B' * 27}",
         good[:-2] + ("AA" if not good.endswith("AA") else "BB"),  # signature altered
         f"{ana.id}" + bens[len(str(ben.id)) :],  # Ben's token, claiming to be Ana's

@@ -110,12 +110,17 @@ def absolute_url(value: Any, base: str) -> str | None:
     return web_uri(urljoin(base, strip_forbidden(value.strip())))
 
 
+MAX_ID_CHARS = 1024  # the length of articles.id in the store
+
+
 def article_id(raw: str, *, fallback: str, source: str, authority: str) -> str:
     """The id an upstream item is stored under: its own id when that is a plain name or a
     valid URI of its scheme (an http(s) IRI is encoded), else a stable tag: URI."""
     value = strip_forbidden(raw).strip()
     if not value:
         return fallback
+    if len(value) > MAX_ID_CHARS:  # longer than the store's column holds (PostgreSQL refuses)
+        return replacement_id(authority, source, value)
     if not has_scheme(value):
         return value
     scheme = value.split(":", 1)[0].lower()

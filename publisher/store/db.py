@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,16 @@ class Database:
         """A read transaction (one snapshot for all its statements)."""
         with self.engine.connect() as conn, conn.begin():
             yield conn
+
+
+# The largest id an Integer column holds on PostgreSQL (int4): a larger one, say from a
+# forged link, is simply not there, on both backends, instead of a DataError on one.
+MAX_ID = 2**31 - 1
+
+
+def valid_ids(ids: Iterable[int]) -> list[int]:
+    """The distinct ids that a row can have, in order."""
+    return [i for i in dict.fromkeys(ids) if 0 < i <= MAX_ID]
 
 
 def lock(conn: Connection, name: str) -> None:

@@ -22,7 +22,7 @@ from publisher.models import (
     PlannedEdition,
 )
 from publisher.store.articles import article_from_row
-from publisher.store.db import Database, chunks, lock
+from publisher.store.db import Database, chunks, lock, valid_ids
 from publisher.store.schema import articles, deliveries, edition_variants, editions
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ class EditionStore:
 
     def by_id(self, edition_id: int) -> Edition | None:
         """An edition by its id, or None."""
+        if not valid_ids([edition_id]):
+            return None
         with self.db.reading() as conn:
             row = conn.execute(select(editions).where(editions.c.id == edition_id)).first()
         if row is None:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from publisher.errors import UserError
 from publisher.models import Frequency, Subscriber, SubscriberStatus
-from publisher.store.db import Database, chunks
+from publisher.store.db import Database, chunks, valid_ids
 from publisher.store.schema import subscribers
 
 
@@ -65,7 +65,7 @@ class SubscriberStore:
         """The subscribers with these ids (absent ones left out)."""
         found: dict[int, Subscriber] = {}
         with self.db.reading() as conn:
-            for chunk in chunks(list(dict.fromkeys(ids))):
+            for chunk in chunks(valid_ids(ids)):
                 for row in conn.execute(select(subscribers).where(subscribers.c.id.in_(chunk))):
                     found[row.id] = _subscriber(row)
         return found

@@ -48,7 +48,9 @@ class Tokens:
     def claimed_id(token: str) -> int | None:
         """The subscriber id a token claims, before it is verified; None if it is malformed."""
         head = token.split(".", 1)[0]
-        return int(head) if head.isascii() and head.isdigit() and len(head) < 19 else None
+        if not (head.isascii() and head.isdigit() and len(head) < 19):
+            return None
+        return int(head) if int(head) < 2**31 else None  # no subscriber has a larger id
 
     def verify(self, token: str, subscriber: Subscriber, purpose: Purpose) -> bool:
         """True when the token was made for exactly this subscriber, secret and purpose."""
