@@ -149,6 +149,9 @@ class Subscriber:
     secret: str
     created_at: datetime
     confirmed_at: datetime | None = None
+    timezone: str | None = None  # IANA name; None: the site's zone
+    hour: int | None = None  # local delivery hour; None: digest.hour
+    last_daily: str | None = None  # local date (ISO) of the last daily digest planned
 
     @property
     def since(self) -> datetime:
@@ -198,6 +201,10 @@ class EditionRecord:
     variants: dict[str, list[str]]
     recipients: list[tuple[int, str, str]]
     skipped: int = 0
+    # A local-morning slot: every reader it was planned for (those with nothing new too) is
+    # marked as served for this local date, in the same transaction.
+    served: tuple[int, ...] = ()
+    local_date: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -202,6 +202,12 @@ class DigestSettings(_Strict):
     # An edition whose time passed while publisher was down is sent at start-up when it is
     # at most this late; a later one is skipped (and logged): old news is not news.
     grace_minutes: int = Field(default=180, ge=1, le=24 * 60)
+    # "site": one daily edition at `daily` in the site's zone. "local": each reader's digest
+    # at their own hour in their own zone (default `hour` in the site's zone), planned by a
+    # tick every `tick_minutes` into one edition slot per local date, hour and UTC offset.
+    delivery: Literal["site", "local"] = "site"
+    hour: int = Field(default=7, ge=0, le=23)
+    tick_minutes: int = Field(default=5, ge=1, le=60)
     # The safety hold of automatic sends: an edition that looks wrong waits for an editor,
     # who is told on the dashboard and by mail at these addresses.
     editors: tuple[str, ...] = ()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -99,13 +99,23 @@ class Mailer:
         order = [section.slug for section in self.settings.sections]
         return latest_plan(edition, subscriber, newest, section_order=order, count=count)
 
-    def record(self, edition: Edition, *, now: datetime) -> PlannedEdition:
+    def record(
+        self,
+        edition: Edition,
+        *,
+        now: datetime,
+        audience: Callable[[], Iterable[Subscriber]] | None = None,
+        local_date: str = "",
+    ) -> PlannedEdition:
         """Plan the edition into the database once (the edition, its variants, a queued
         delivery per recipient; see EditionStore.record); an edition planned before is
-        returned as it was."""
+        returned as it was. `audience`: the readers, read under the planning lock (default:
+        every confirmed reader of its frequency); with `local_date`, each of them is marked
+        served for that local date in the same transaction."""
 
         def planned() -> EditionRecord:
-            plan = self.plan(edition, self.audience(edition))
+            readers = list(audience() if audience is not None else self.audience(edition))
+            plan = self.plan(edition, readers)
             return EditionRecord(
                 variants={fp: variant.ids for fp, variant in plan.variants.items()},
                 recipients=[
@@ -113,6 +123,8 @@ class Mailer:
                     for subscriber, fp in plan.recipients
                 ],
                 skipped=plan.skipped,
+                served=tuple(reader.id for reader in readers) if local_date else (),
+                local_date=local_date,
             )
 
         return self.editions.record(edition, planned, now=now)

@@ -13,10 +13,16 @@ from publisher.app import App
 from publisher.delivery.send import begin, notify_editors
 from publisher.digest.hold import hold_reasons
 from publisher.errors import PublisherError
-from publisher.models import EditionKind, EditionStatus, PlannedEdition
+from publisher.models import Edition, EditionKind, EditionStatus, PlannedEdition, Subscriber
 from publisher.pipeline import gather_and_publish, mailer
 from publisher.service.leader import Leadership
-from publisher.service.schedule import edition_triggers, last_fire, scheduled_edition
+from publisher.service.schedule import (
+    Slot,
+    due_slots,
+    edition_triggers,
+    last_fire,
+    scheduled_edition,
+)
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -93,6 +99,54 @@ class Jobs:
         )
         return planned
 
+    def tick(self) -> list[PlannedEdition]:
+        """Local morning delivery: plan and start every slot that is due (readers whose hour
+        has come on their local date and who were not served that date yet)."""
+        digest = self.app.settings.digest
+        if not self.leading or digest.delivery != "local":
+            return []
+        now = self.clock()
+        slots = due_slots(
+            self.app.store.subscribers.delivery_groups(),
+            now,
+            site_zone=self.app.settings.site.zone,
+            default_hour=digest.hour,
+            grace=self.grace,
+        )
+        return [found for slot in slots if (found := self._slot(slot, now)) is not None]
+
+    def _slot(self, slot: Slot, now: datetime) -> PlannedEdition | None:
+        existing = self.app.store.editions.get(slot.key)
+        if existing is not None and existing.edition.id is not None:
+            status, _ = self.app.store.deliveries.status(existing.edition.id)
+            if status is not EditionStatus.PLANNED:
+                return None  # planned and started before (a reader who came late waits a day)
+        local_date = slot.local_date.isoformat()
+        subscribers = self.app.store.subscribers
+
+        def audience() -> list[Subscriber]:
+            return [
+                s for zone, hour in slot.groups for s in subscribers.due(zone, hour, local_date)
+            ]
+
+        edition = Edition(key=slot.key, kind=EditionKind.DAILY, cutoff=slot.at)
+        planned = mailer(self.app).record(
+            edition, now=now, audience=audience, local_date=local_date
+        )
+        assert planned.edition.id is not None
+        status, _ = self.app.store.deliveries.status(planned.edition.id)
+        if status is EditionStatus.PLANNED:
+            status = self._hold_or_begin(planned)
+        log.info(
+            "slot due key=%s created=%s status=%s recipients=%d skipped=%d",
+            slot.key,
+            planned.created,
+            status.value,
+            planned.deliveries,
+            planned.skipped,
+        )
+        return planned
+
     def _hold_or_begin(self, planned: PlannedEdition) -> EditionStatus:
         """Set the edition sending, or hold it for an editor when it looks wrong."""
         settings = self.app.settings
@@ -144,4 +198,5 @@ class Jobs:
 
     def catch_up(self) -> list[PlannedEdition]:
         """The editions due within the grace period, planned and started once."""
-        return [found for kind in self.triggers if (found := self.edition(kind)) is not None]
+        found = [planned for kind in self.triggers if (planned := self.edition(kind)) is not None]
+        return found + self.tick()

@@ -105,6 +105,9 @@ def scheduler_for(jobs: Jobs) -> BackgroundScheduler:
     scheduler.add_job(
         jobs.gather, "interval", seconds=interval.total_seconds(), start_date=now, id="gather"
     )
+    if settings.digest.delivery == "local":
+        minutes = settings.digest.tick_minutes
+        scheduler.add_job(jobs.tick, "interval", minutes=minutes, start_date=now, id="tick")
     for kind, trigger in jobs.triggers.items():
         scheduler.add_job(jobs.edition, trigger, args=[kind], id=f"edition-{kind.value}")
     return scheduler

@@ -8,7 +8,9 @@ turned into names before APScheduler reads them."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, tzinfo
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -47,8 +49,9 @@ def edition_triggers(settings: Settings) -> dict[EditionKind, CronTrigger]:
     """The scheduled editions (daily, weekly) whose cron expression is set."""
     zone = settings.site.zone
     found = {}
+    daily = settings.digest.daily if settings.digest.delivery == "site" else ""
     for kind, expression in (
-        (EditionKind.DAILY, settings.digest.daily),
+        (EditionKind.DAILY, daily),
         (EditionKind.WEEKLY, settings.digest.weekly),
     ):
         if expression.strip():
@@ -74,3 +77,68 @@ def scheduled_edition(kind: EditionKind, fire: datetime, zone: tzinfo) -> Editio
     """The edition a scheduled fire time stands for: keyed by the fire time's local date (so
     two schedulers, a restart or a repeated hour all name the same edition), cut off there."""
     return Edition(key=edition_key(kind, fire, zone), kind=kind, cutoff=fire)
+
+
+@dataclass(kw_only=True)
+class Slot:
+    """One local-morning edition: the readers whose local date, hour and UTC offset agree."""
+
+    key: str
+    local_date: date
+    at: datetime  # the instant it is due
+    groups: list[tuple[str | None, int | None]] = field(default_factory=list)  # (zone, hour)
+
+
+def slot_instant(local_date: date, hour: int, zone: tzinfo) -> datetime:
+    """When `hour` o'clock of `local_date` happens in `zone`. An hour skipped by a spring
+    change comes at the same distance after midnight (02:30 becomes 03:30); a repeated
+    autumn hour comes at its first occurrence."""
+    midnight = datetime.combine(local_date, time(0), tzinfo=zone).astimezone(UTC)
+    wall = datetime.combine(local_date, time(hour), tzinfo=zone)
+    instant = wall.astimezone(UTC)
+    if instant.astimezone(zone).replace(tzinfo=None) != wall.replace(tzinfo=None):
+        return midnight + timedelta(hours=hour)  # a local time that does not exist
+    return instant
+
+
+def slot_key(local_date: date, hour: int, offset: timedelta) -> str:
+    """`daily:2026-12-02T07:00+05:30`: the local date and hour, and the offset from UTC."""
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"daily:{local_date.isoformat()}T{hour:02d}:00{sign}{hours:02d}:{rest:02d}"
+
+
+def due_slots(
+    groups: list[tuple[str | None, int | None, int]],
+    now: datetime,
+    *,
+    site_zone: tzinfo,
+    default_hour: int,
+    grace: timedelta,
+) -> list[Slot]:
+    """The slots due at `now` (their instant passed at most `grace` ago) for these
+    (zone, hour, readers) groups, earliest first. A group whose hour has not come yet on its
+    local date is not due; the local date it is due on is the reader's own."""
+    slots: dict[str, Slot] = {}
+    for name, hour, _ in groups:
+        zone = _zone(name) or site_zone
+        local_hour = default_hour if hour is None else hour
+        local_date = now.astimezone(zone).date()
+        at = slot_instant(local_date, local_hour, zone)
+        if not at <= now <= at + grace:
+            continue
+        offset = at.astimezone(zone).utcoffset() or timedelta(0)
+        key = slot_key(local_date, local_hour, offset)
+        slot = slots.setdefault(key, Slot(key=key, local_date=local_date, at=at))
+        slot.groups.append((name, hour))
+    return sorted(slots.values(), key=lambda slot: (slot.at, slot.key))
+
+
+def _zone(name: str | None) -> tzinfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None  # validated on entry; a zone the system no longer knows: the site's

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
 from publisher.models import (
     Article,
@@ -23,7 +23,7 @@ from publisher.models import (
 )
 from publisher.store.articles import article_from_row
 from publisher.store.db import Database, chunks, lock, valid_ids
-from publisher.store.schema import articles, deliveries, edition_variants, editions
+from publisher.store.schema import articles, deliveries, edition_variants, editions, subscribers
 
 log = logging.getLogger(__name__)
 CARRYING = [state.value for state in DeliveryState if state.carries]
@@ -56,6 +56,7 @@ class EditionStore:
             edition_id = _insert_edition(conn, edition, record, now)
             variant_ids = _insert_variants(conn, edition_id, record)
             _insert_deliveries(conn, edition_id, variant_ids, record, now)
+            _mark_served(conn, record)
         log.info(
             "edition planned key=%s variants=%d deliveries=%d skipped=%d",
             edition.key,
@@ -293,6 +294,18 @@ def _insert_deliveries(
     ]  # by variant: a sender claiming rows in order finds each variant's rows together
     for chunk in chunks(rows, 5000):
         conn.execute(insert(deliveries), chunk)
+
+
+def _mark_served(conn: Connection, record: EditionRecord) -> None:
+    """Readers of a local-morning slot: served for its local date (never again that date)."""
+    if not record.local_date:
+        return
+    for chunk in chunks(list(record.served)):
+        conn.execute(
+            update(subscribers)
+            .where(subscribers.c.id.in_(chunk))
+            .values(last_daily=record.local_date)
+        )
 
 
 def _summary(conn: Connection, row: Any, *, created: bool) -> PlannedEdition:

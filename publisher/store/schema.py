@@ -107,7 +107,13 @@ subscribers = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("confirmed_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Local morning delivery: the reader's zone and hour (None: the site's), and the local
+    # date of the last daily digest planned for them (one a local date, whatever their zone).
+    Column("timezone", String(64)),
+    Column("hour", Integer),
+    Column("last_daily", String(10)),
     Index(None, "status", "frequency"),
+    Index(None, "timezone", "hour"),
 )
 
 editions = Table(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from publisher.errors import UserError
@@ -26,6 +26,8 @@ class NewSubscriber:
     sections: tuple[str, ...]
     frequency: Frequency = Frequency.DAILY
     status: SubscriberStatus = SubscriberStatus.PENDING
+    timezone: str | None = None
+    hour: int | None = None
 
 
 class SubscriberStore:
@@ -134,21 +136,60 @@ class SubscriberStore:
         sections: tuple[str, ...],
         frequency: Frequency,
         now: datetime,
+        timezone: str | None = None,
+        hour: int | None = None,
     ) -> bool:
-        """Change a subscriber's sections and frequency; False if there is no such subscriber."""
+        """Change a subscriber's sections, frequency, zone and hour; False if there is no
+        such subscriber."""
         change = (
             update(subscribers)
             .where(subscribers.c.id == subscriber_id)
-            .values(sections=list(sections), frequency=frequency.value, updated_at=now)
+            .values(
+                sections=list(sections),
+                frequency=frequency.value,
+                timezone=timezone,
+                hour=hour,
+                updated_at=now,
+            )
         )
         with self.db.writing() as conn:
             return conn.execute(change).rowcount == 1
+
+    def delivery_groups(self) -> list[tuple[str | None, int | None, int]]:
+        """(zone, hour, readers) of the confirmed daily readers: what a scheduler tick
+        looks at, a few hundred rows however many readers there are."""
+        query = (
+            select(subscribers.c.timezone, subscribers.c.hour, func.count())
+            .where(subscribers.c.status == SubscriberStatus.CONFIRMED.value)
+            .where(subscribers.c.frequency == Frequency.DAILY.value)
+            .group_by(subscribers.c.timezone, subscribers.c.hour)
+        )
+        with self.db.reading() as conn:
+            return [(row[0], row[1], row[2]) for row in conn.execute(query)]
+
+    def due(self, timezone: str | None, hour: int | None, local_date: str) -> Iterator[Subscriber]:
+        """The confirmed daily readers of one (zone, hour) not yet served on `local_date`."""
+        query = (
+            select(subscribers)
+            .where(subscribers.c.status == SubscriberStatus.CONFIRMED.value)
+            .where(subscribers.c.frequency == Frequency.DAILY.value)
+            .where(_is(subscribers.c.timezone, timezone), _is(subscribers.c.hour, hour))
+            .where(subscribers.c.last_daily.is_(None) | (subscribers.c.last_daily < local_date))
+            .order_by(subscribers.c.id)
+        )
+        with self.db.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=2000).execute(query):
+                yield _subscriber(row)
 
     def remove(self, email: str) -> bool:
         """Delete a subscriber and their delivery records; False if there was none."""
         with self.db.writing() as conn:
             result = conn.execute(delete(subscribers).where(subscribers.c.email == email))
         return result.rowcount == 1
+
+
+def _is(column: Any, value: object) -> Any:
+    return column.is_(None) if value is None else column == value
 
 
 def _row(new: NewSubscriber, now: datetime) -> dict[str, Any]:
@@ -163,6 +204,8 @@ def _row(new: NewSubscriber, now: datetime) -> dict[str, Any]:
         "created_at": now,
         "confirmed_at": now if confirmed else None,
         "updated_at": now,
+        "timezone": new.timezone,
+        "hour": new.hour,
     }
 
 
@@ -177,4 +220,7 @@ def _subscriber(row: Any) -> Subscriber:
         secret=row.secret,
         created_at=row.created_at,
         confirmed_at=row.confirmed_at,
+        timezone=row.timezone,
+        hour=row.hour,
+        last_daily=row.last_daily,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -48,6 +49,8 @@ def new_subscriber(
     known: Sequence[str],
     status: str | SubscriberStatus = SubscriberStatus.PENDING,
     frequency: str | Frequency = Frequency.DAILY,
+    timezone: str | None = None,
+    hour: str | int | None = None,
 ) -> NewSubscriber:
     """A validated subscriber, or a UserError naming the field that is wrong."""
     return NewSubscriber(
@@ -56,7 +59,31 @@ def new_subscriber(
         sections=parse_sections(sections, known),
         status=_choice(SubscriberStatus, status, "status"),
         frequency=_choice(Frequency, frequency, "frequency"),
+        timezone=parse_timezone(timezone),
+        hour=parse_hour(hour),
     )
+
+
+def parse_timezone(raw: str | None) -> str | None:
+    """An IANA zone name as given (None or empty: the site's zone); UserError if unknown."""
+    name = (raw or "").strip()
+    if not name:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserError(f"unknown time zone {name!r} (an IANA name like 'Asia/Kolkata')") from None
+    return name
+
+
+def parse_hour(raw: str | int | None) -> int | None:
+    """A delivery hour 0-23 (None or empty: the site's default); UserError otherwise."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    text = str(raw).strip().split(":", 1)[0]
+    if not text.isdigit() or not 0 <= int(text) <= 23:
+        raise UserError(f"hour {raw!r} is not an hour of the day (0-23, or 07:00)")
+    return int(text)
 
 
 def _choice(kind: type[SubscriberStatus] | type[Frequency], value: object, label: str) -> object:
