@@ -36,6 +36,7 @@ ENV = {
     "PUBLISHER_ADMIN_PASSWORD": PASSWORD,
 }
 READER = "ada.reader@example.org"
+READER_ZONE = "Pacific/Auckland"
 EDITOR = "desk@example.org"
 # section -> title: one new article in each section the reader ends up with.
 FRESH = {
@@ -108,7 +109,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
     """A page in a fresh context (no cookies), relative URLs on the site."""
-    context = browser.new_context(base_url=site.base)
+    # A reader far from the site's zone: the sign-up page sends the browser's own.
+    context = browser.new_context(base_url=site.base, timezone_id=READER_ZONE)
     opened = context.new_page()
     opened.set_default_timeout(15_000)
     yield opened
@@ -173,6 +175,7 @@ def test_a_reader_signs_up_confirms_from_the_mail_and_changes_preferences(site, 
     expect(page.get_by_text(READER)).to_be_visible()
     pending = subscriber(site, READER)
     assert (pending["status"], pending["frequency"]) == ("pending", "daily")
+    assert (pending["timezone"], pending["hour"]) == (READER_ZONE, None)  # the default hour
     assert sorted(pending["sections"]) == ["opinion", "world"]
 
     mail = wait_for_mail(

@@ -160,9 +160,76 @@ def test_cli_add_import_list_export_remove(project: Path):
     assert {e["line"] for e in imported["errors"]} == {2, 3, 4, 6, 7, 9}
     listed = json.loads(run_cli("subscribers", "list", "--json", cwd=project).stdout)
     assert listed["count"] == 3
-    assert set(listed["subscribers"][0]) == {"email", "name", "status", "sections", "frequency"}
+    assert set(listed["subscribers"][0]) == {
+        *("email", "name", "status", "sections", "frequency", "timezone", "hour")
+    }
     exported = run_cli("subscribers", "export", cwd=project).stdout
-    assert exported.splitlines()[0] == "email,name,sections,status,frequency"
+    assert exported.splitlines()[0] == "email,name,sections,status,frequency,timezone,hour"
     assert run_cli("subscribers", "remove", "ana@example.com", cwd=project).returncode == 0
     again = run_cli("subscribers", "remove", "ana@example.com", cwd=project)
     assert again.returncode == 2 and "not subscribed" in again.stderr
+
+
+def test_zone_and_hour_come_in_by_command_and_csv_and_go_out_again(tmp_path):
+    from datetime import UTC, datetime
+
+    from publisher.store import Store
+    from publisher.subscribers.csvio import export_csv, import_csv
+
+    store = Store.open(f"sqlite:///{tmp_path / 'zones.db'}")
+    try:
+        rows = (
+            "email,sections,timezone,hour\n"
+            "a@example.org,world,Asia/Kolkata,06:00\n"
+            "b@example.org,world,,\n"
+            "c@example.org,world,Mars/Olympus,7\n"
+            "d@example.org,world,Europe/Paris,24\n"
+        )
+        report = import_csv(
+            io.StringIO(rows),
+            store.subscribers,
+            known=["world"],
+            confirmed=True,
+            now=datetime.now(UTC),
+        )
+        assert report.added == 2
+        assert [line for line, _ in report.errors] == [4, 5]
+        assert "unknown time zone 'Mars/Olympus'" in report.errors[0][1]
+        assert "hour '24' is not an hour" in report.errors[1][1]
+        a = store.subscribers.by_email("a@example.org")
+        b = store.subscribers.by_email("b@example.org")
+        assert (a.timezone, a.hour) == ("Asia/Kolkata", 6) and (b.timezone, b.hour) == (None, None)
+        exported = export_csv(store.subscribers.iter())
+        assert "a@example.org,,world,confirmed,daily,Asia/Kolkata,06:00" in exported
+        again = Store.open(f"sqlite:///{tmp_path / 'again.db'}")
+        back = import_csv(
+            io.StringIO(exported),
+            again.subscribers,
+            known=["world"],
+            confirmed=False,
+            now=datetime.now(UTC),
+        )
+        assert back.added == 2 and again.subscribers.by_email("a@example.org").hour == 6
+        again.close()
+    finally:
+        store.close()
+
+
+def test_subscribers_add_takes_a_zone_and_an_hour(project):
+    added = run_cli(
+        "subscribers",
+        "add",
+        "z@example.org",
+        "--confirmed",
+        "--timezone",
+        "Asia/Tokyo",
+        "--hour",
+        "06:00",
+        "--json",
+        cwd=project,
+    )
+    assert added.returncode == 0, added.stderr
+    found = json.loads(added.stdout)
+    assert (found["timezone"], found["hour"]) == ("Asia/Tokyo", 6)
+    bad = run_cli("subscribers", "add", "y@example.org", "--timezone", "Asia/Nowhere", cwd=project)
+    assert bad.returncode == 2 and "unknown time zone 'Asia/Nowhere'" in bad.stderr

@@ -279,6 +279,7 @@ def test_subscribe_confirm_and_preferences(client: Any, app: App) -> None:
     assert page.status_code == 200 and "Check your inbox" in page.get_data(as_text=True)
     cleo = app.store.subscribers.by_email("cleo@example.org")
     assert cleo.status is SubscriberStatus.PENDING and cleo.sections == ("world",)
+    assert (cleo.timezone, cleo.hour) == (None, None)  # no zone sent, the default hour
     [mail] = outbox_messages(app)
     link = re.search(r"http://localhost(/confirm/\S+)", mail.get_body(("plain",)).get_content())
     confirmed = client.get(link.group(1)).get_data(as_text=True)
@@ -290,12 +291,24 @@ def test_subscribe_confirm_and_preferences(client: Any, app: App) -> None:
         data={
             "sections": ["world", "opinion"],
             "frequency": "weekly",
+            "timezone": "America/Sao_Paulo",
+            "hour": "6",
             "csrf_token": csrf(client, preferences),
         },
     )
     assert "Saved." in saved.get_data(as_text=True)
     after = app.store.subscribers.by_id(cleo.id)
     assert after.sections == ("world", "opinion") and after.frequency.value == "weekly"
+    assert (after.timezone, after.hour) == ("America/Sao_Paulo", 6)
+    wrong = client.post(
+        preferences,
+        data={
+            "sections": ["world"],
+            "timezone": "Moon/Base",
+            "csrf_token": csrf(client, preferences),
+        },
+    )
+    assert wrong.status_code == 400 and "unknown time zone" in wrong.get_data(as_text=True)
     bad = client.post(
         preferences, data={"sections": ["nope"], "csrf_token": csrf(client, preferences)}
     )

@@ -44,6 +44,8 @@ def subscribers_group() -> None:
 @click.option("--name", default="", help="Display name.")
 @click.option("--sections", default="", help="Section slugs, comma-separated (default: all).")
 @click.option("--frequency", type=click.Choice(["daily", "weekly"]), default="daily")
+@click.option("--timezone", help="The reader's IANA zone (default: the site's).")
+@click.option("--hour", help="The reader's delivery hour, 0-23 or 07:00 (default: digest.hour).")
 @click.option("--confirmed", is_flag=True, help="Already consented: skip the confirmation step.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new subscriber as JSON.")
 @pass_context
@@ -53,6 +55,8 @@ def subscribers_add(
     name: str,
     sections: str,
     frequency: str,
+    timezone: str | None,
+    hour: str | None,
     confirmed: bool,
     as_json: bool,
 ) -> None:
@@ -64,7 +68,14 @@ def subscribers_add(
         known = [s.slug for s in app.settings.sections]
         status = SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
         item = new_subscriber(
-            email, name=name, sections=sections, known=known, status=status, frequency=frequency
+            email,
+            name=name,
+            sections=sections,
+            known=known,
+            status=status,
+            frequency=frequency,
+            timezone=timezone,
+            hour=hour,
         )
         if confirmed:
             added, note = app.store.subscribers.add(item, now=now()), ""
@@ -179,6 +190,8 @@ def _subscriber_json(item: Subscriber) -> dict[str, object]:
         "status": item.status.value,
         "sections": list(item.sections),
         "frequency": item.frequency.value,
+        "timezone": item.timezone,
+        "hour": item.hour,
     }
 
 

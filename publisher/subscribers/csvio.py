@@ -14,7 +14,7 @@ from publisher.models import Frequency, Subscriber, SubscriberStatus
 from publisher.store.subscribers import NewSubscriber, SubscriberStore
 from publisher.subscribers.validate import new_subscriber
 
-CSV_FIELDS = ("email", "name", "sections", "status", "frequency")
+CSV_FIELDS = ("email", "name", "sections", "status", "frequency", "timezone", "hour")
 
 
 @dataclass(kw_only=True)
@@ -41,7 +41,8 @@ def import_csv(
     confirmed: bool,
     now: datetime,
 ) -> ImportReport:
-    """Add every good row of a CSV with a header (email, name, sections[, status, frequency])."""
+    """Add every good row of a CSV with a header (email, name, sections[, status,
+    frequency, timezone, hour])."""
     reader = csv.DictReader(stream)
     header = [name.strip().lower() for name in reader.fieldnames or []]
     if "email" not in header:
@@ -87,6 +88,8 @@ def _from_row(
         known=known,
         status=status,
         frequency=(row.get("frequency") or "").strip() or Frequency.DAILY,
+        timezone=row.get("timezone"),
+        hour=row.get("hour"),
     )
 
 
@@ -103,6 +106,8 @@ def export_csv(subscribers: Iterable[Subscriber]) -> str:
                 ";".join(item.sections),
                 item.status.value,
                 item.frequency.value,
+                item.timezone or "",
+                "" if item.hour is None else f"{item.hour:02d}:00",
             ]
         )
     return out.getvalue()

@@ -7,6 +7,7 @@ an address is new, pending or already subscribed."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from flask import Blueprint, render_template, request
 
@@ -35,7 +36,12 @@ def subscribe() -> str | tuple[str, int]:
     sections = [(s.slug, s.title) for s in settings.sections]
     if request.method == "GET":
         return render_template(
-            "web/subscribe.html", sections=sections, form={}, chosen=[], error=""
+            "web/subscribe.html",
+            sections=sections,
+            form={},
+            chosen=[],
+            error="",
+            default_hour=settings.digest.hour,
         )
     form = request.form
     try:
@@ -45,6 +51,8 @@ def subscribe() -> str | tuple[str, int]:
             sections=form.getlist("sections"),
             known=[slug for slug, _ in sections],
             frequency=form.get("frequency", "daily"),
+            timezone=form.get("timezone"),
+            hour=form.get("hour"),
         )
     except (UserError, ValueError) as exc:
         page = render_template(
@@ -53,9 +61,10 @@ def subscribe() -> str | tuple[str, int]:
             form=form,
             chosen=form.getlist("sections"),
             error=str(exc),
+            default_hour=settings.digest.hour,
         )
         return page, 400
-    _sign_up(new)
+    _sign_up(replace(new, hour=_own_hour(new.hour)))
     return render_template("web/check_inbox.html", email=new.email)
 
 
@@ -128,6 +137,8 @@ def preferences(token: str) -> str | tuple[str, int]:
                 sections=chosen,
                 known=[slug for slug, _ in sections],
                 frequency=request.form.get("frequency", subscriber.frequency.value),
+                timezone=request.form.get("timezone", subscriber.timezone),
+                hour=request.form.get("hour", subscriber.hour),
             )
         except (UserError, ValueError) as exc:
             error = str(exc)
@@ -137,6 +148,8 @@ def preferences(token: str) -> str | tuple[str, int]:
                 sections=checked.sections,
                 frequency=Frequency(checked.frequency),
                 now=now(),
+                timezone=checked.timezone,
+                hour=_own_hour(checked.hour),
             )
             log.info("preferences saved subscriber=%d", subscriber.id)
             subscriber = web.app.store.subscribers.by_id(subscriber.id) or subscriber
@@ -149,8 +162,15 @@ def preferences(token: str) -> str | tuple[str, int]:
         saved=saved,
         error=error,
         unsubscribe=_link(subscriber, Purpose.UNSUBSCRIBE),
+        default_hour=web.app.settings.digest.hour,
     )
     return (page, 400) if error else page
+
+
+def _own_hour(hour: int | None) -> int | None:
+    """The hour a reader chose; the site's default hour is stored as "the default", so that
+    a change of `digest.hour` moves them too."""
+    return None if hour == context().app.settings.digest.hour else hour
 
 
 def _link(subscriber: Subscriber, purpose: Purpose) -> str:
