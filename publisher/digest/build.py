@@ -79,8 +79,9 @@ class Mailer:
         """Who gets which variant of the edition."""
         return self.planner(edition).plan(subscribers)
 
-    def planner(self, edition: Edition) -> Planner:
-        """What planning the edition needs, read once (see Planner)."""
+    def planner(self, edition: Edition, readers: Collection[int] | None = None) -> Planner:
+        """What planning the edition needs, read once (see Planner); `readers`: only these
+        subscribers will be planned."""
         digest = self.settings.digest
         return planner(
             self.editions,
@@ -90,6 +91,7 @@ class Mailer:
             limit=digest.max_articles,
             lookback=lookback(edition.kind, digest.lookback_days),
             grace=timedelta(hours=digest.first_digest_hours),
+            readers=readers,
         )
 
     def latest(self, edition: Edition, subscriber: Subscriber, count: int) -> EditionPlan:
@@ -114,8 +116,12 @@ class Mailer:
         served for that local date in the same transaction."""
 
         def planned() -> EditionRecord:
-            readers = list(audience() if audience is not None else self.audience(edition))
-            plan = self.plan(edition, readers)
+            if audience is None:
+                readers = list(self.audience(edition))
+                plan = self.plan(edition, readers)
+            else:
+                readers = list(audience())
+                plan = self.planner(edition, {r.id for r in readers}).plan(readers)
             return EditionRecord(
                 variants={fp: variant.ids for fp, variant in plan.variants.items()},
                 recipients=[

@@ -8,7 +8,7 @@ repeat nor vanish.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -117,11 +117,15 @@ def _fair_share(per_section: list[list[Article]], limit: int) -> list[list[Artic
 
 
 def _already_sent(
-    editions: EditionStore, candidates: list[tuple[Article, datetime, datetime]], since: datetime
+    editions: EditionStore,
+    candidates: list[tuple[Article, datetime, datetime]],
+    since: datetime,
+    readers: Collection[int] | None = None,
 ) -> dict[int, set[str]]:
-    """What each subscriber was sent of these candidates: editions since `since`, and for an
-    article that was public before then (its date moved later since), any earlier edition."""
-    sent = editions.sent(since=since)
+    """What each subscriber (of `readers`, when given) was sent of these candidates: editions
+    since `since`, and for an article that was public before then (its date moved later
+    since), any earlier edition."""
+    sent = editions.sent(since=since, subscribers=readers)
     older = {article.id for article, _, public in candidates if public < since}
     if older:
         for subscriber_id, ids in editions.sent_earlier(older, before=since).items():
@@ -187,14 +191,16 @@ def planner(
     lookback: timedelta,
     limit: int = 40,
     grace: timedelta = timedelta(0),
+    readers: Collection[int] | None = None,
 ) -> Planner:
-    """The planner of an edition: its fresh articles and what each subscriber was sent."""
+    """The planner of an edition: its fresh articles and what each subscriber (of `readers`,
+    when only they are planned: a local-morning slot) was sent."""
     since = edition.cutoff - lookback
     candidates = editions.candidates(since=since, cutoff=edition.cutoff)
     return Planner(
         edition=edition,
         fresh=Fresh.of(candidates),
-        sent=_already_sent(editions, candidates, since - lookback),
+        sent=_already_sent(editions, candidates, since - lookback, readers),
         section_order=section_order,
         cap=cap,
         limit=limit,

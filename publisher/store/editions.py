@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -216,10 +216,12 @@ class EditionStore:
                     sent[row.subscriber_id].update(carried[row.variant_id])
         return sent
 
-    def sent(self, *, since: datetime) -> dict[int, set[str]]:
+    def sent(
+        self, *, since: datetime, subscribers: Collection[int] | None = None
+    ) -> dict[int, set[str]]:
         """subscriber id → ids of the articles in editions since `since` that they have or will
         have (deliveries queued, in flight, deferred or sent; not failed, bounced or
-        suppressed)."""
+        suppressed); of the `subscribers` given, or of everyone."""
         variants_query = (
             select(edition_variants.c.id, edition_variants.c.article_ids)
             .join(editions, editions.c.id == edition_variants.c.edition_id)
@@ -231,11 +233,19 @@ class EditionStore:
             .where(editions.c.cutoff >= since)
             .where(deliveries.c.state.in_(CARRYING))
         )
+        if subscribers is None:
+            queries = [deliveries_query]
+        else:
+            queries = [
+                deliveries_query.where(deliveries.c.subscriber_id.in_(chunk))
+                for chunk in chunks(sorted(subscribers))
+            ]
         sent: dict[int, set[str]] = defaultdict(set)
         with self.db.engine.begin() as conn:
             variants = {row.id: row.article_ids for row in conn.execute(variants_query)}
-            for row in conn.execute(deliveries_query):
-                sent[row.subscriber_id].update(variants[row.variant_id])
+            for query in queries:
+                for row in conn.execute(query):
+                    sent[row.subscriber_id].update(variants[row.variant_id])
         return sent
 
 

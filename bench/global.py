@@ -1,0 +1,142 @@
+"""Local morning delivery at scale: 100,000 readers spread over 24 UTC offsets.
+
+Measures the scheduler's tick (every five minutes: find the (zone, hour) groups whose hour has
+come, plan their slot into the database) over a whole day, against planning the same readers
+as one all-at-once edition (the site-wide daily), on copies of one SQLite database.
+
+    .venv/bin/python bench/global.py [--readers 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from common import ROOT, SECTIONS  # noqa: F401  (ROOT puts the repository on the import path)
+
+from publisher.app import open_app
+from publisher.digest.editions import new_edition
+from publisher.models import EditionKind, Frequency, SubscriberStatus
+from publisher.pipeline import mailer
+from publisher.service.jobs import Jobs
+from publisher.settings import settings_from_dict
+from publisher.store.subscribers import NewSubscriber
+from tests.conftest import base_settings
+from tests.helpers import article, put_articles
+
+DAY = datetime(2026, 12, 3, tzinfo=UTC)  # no clock change anywhere near
+ZONES = [
+    "Pacific/Pago_Pago", "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles",
+    "America/Denver", "America/Chicago", "America/New_York", "America/Halifax",
+    "America/Sao_Paulo", "Atlantic/South_Georgia", "Atlantic/Azores", "UTC", "Europe/Paris",
+    "Europe/Athens", "Europe/Moscow", "Asia/Dubai", "Asia/Karachi", "Asia/Dhaka",
+    "Asia/Bangkok", "Asia/Shanghai", "Asia/Tokyo", "Australia/Brisbane", "Pacific/Noumea",
+    "Pacific/Auckland",
+]  # fmt: skip
+
+
+def settings(folder: Path, delivery: str) -> object:
+    raw = base_settings(
+        sections=[{"slug": slug, "title": slug.title()} for slug in SECTIONS],
+        storage={"url": f"sqlite:///{folder / 'global.db'}"},
+        # A short grace: a process that runs all day never catches up an earlier date.
+        digest={"delivery": delivery, "related_links": 0, "grace_minutes": 10},
+    )
+    return settings_from_dict(raw, base_dir=folder)
+
+
+def populate(folder: Path, readers: int) -> None:
+    app = open_app(settings(folder, "local"))
+    stories = [
+        article(
+            n * 10 + i,
+            section,
+            published=DAY - timedelta(hours=30) + timedelta(minutes=17 * (n * 10 + i)),
+        )
+        for n, section in enumerate(SECTIONS)
+        for i in range(8)
+    ]
+    put_articles(app.store, stories, now=DAY - timedelta(days=2))
+    people = (
+        NewSubscriber(
+            email=f"reader{n}@example.com",
+            sections=tuple(SECTIONS[: 1 + n % 3]),
+            frequency=Frequency.DAILY,
+            status=SubscriberStatus.CONFIRMED,
+            timezone=ZONES[n % len(ZONES)],
+        )
+        for n in range(readers)
+    )
+    app.store.subscribers.add_many(people, now=DAY - timedelta(days=10))
+    app.close()
+
+
+def all_at_once(folder: Path) -> float:
+    app = open_app(settings(folder, "site"))
+    try:
+        edition = new_edition(EditionKind.DAILY, DAY + timedelta(hours=7), UTC)
+        started = time.perf_counter()
+        planned = mailer(app).record(edition, now=DAY + timedelta(hours=7))
+        seconds = time.perf_counter() - started
+        print(f"all at once: {planned.deliveries:,} messages planned in {seconds:.2f} s")
+        return seconds
+    finally:
+        app.close()
+
+
+def a_day_of_ticks(folder: Path) -> tuple[float, float, int]:
+    """Every tick of one day: from 18:00 UTC the day before (Auckland's 07:00, and Pago
+    Pago's 07:00 of the day before) for 24 hours, so each reader is due once."""
+    app = open_app(settings(folder, "local"))
+    try:
+        jobs = Jobs(app)
+        busy: list[float] = []
+        idle: list[float] = []
+        planned = 0
+        moment = DAY - timedelta(hours=6)
+        while moment < DAY + timedelta(hours=18):
+            jobs.clock = lambda moment=moment: moment
+            started = time.perf_counter()
+            found = jobs.tick()
+            (busy if found else idle).append(time.perf_counter() - started)
+            planned += sum(p.deliveries for p in found)
+            moment += timedelta(minutes=5)
+        total = sum(busy) + sum(idle)
+        print(
+            f"a day of ticks: {len(busy) + len(idle)} ticks, {planned:,} messages planned in "
+            f"{total:.2f} s; {len(busy)} ticks planned a slot (the longest {max(busy):.2f} s), "
+            f"an idle tick takes {1000 * sum(idle) / len(idle):.1f} ms"
+        )
+        return total, max(busy), planned
+    finally:
+        app.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readers", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        base = Path(work) / "base"
+        base.mkdir()
+        started = time.perf_counter()
+        populate(base, args.readers)
+        seconds = time.perf_counter() - started
+        print(f"{args.readers:,} readers in {len(ZONES)} zones (made in {seconds:.1f} s)")
+        once = Path(work) / "once"
+        ticked = Path(work) / "ticked"
+        shutil.copytree(base, once)
+        shutil.copytree(base, ticked)
+        whole = all_at_once(once)
+        total, longest, _ = a_day_of_ticks(ticked)
+        print(
+            f"a day of ticks / all at once: {total / whole:.2f}x; the longest tick {longest:.2f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()
