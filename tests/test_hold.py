@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from publisher.app import open_app
-from publisher.models import EditionKind, EditionStatus, SubscriberStatus
+from publisher.models import EditionKind, EditionStatus, Frequency, SubscriberStatus
 from publisher.pipeline import gather_and_publish
 from publisher.service.jobs import Jobs
 from publisher.settings import settings_from_dict
@@ -140,3 +140,51 @@ def test_a_held_edition_stays_held_across_restarts(site: Site) -> None:
     again, (status, _) = site.run(FIRST + timedelta(days=1, minutes=30))
     assert again.created is False and status is EditionStatus.HELD
     assert len(site.mail()) == 1  # the editors are told once
+
+
+def test_a_slot_is_compared_with_the_same_slot_the_day_before(tmp_path: Path) -> None:
+    from publisher.digest.hold import slot_of
+
+    assert slot_of("daily:2026-12-02T07:00+05:30") == "T07:00+05:30"
+    assert slot_of("daily:2026-12-02") == "" and slot_of("manual:2026-12-02T14:05:09") == ""
+    site = Site(tmp_path, delivery="local", hour=7)
+    try:
+        for n, zone in enumerate(("Asia/Tokyo", "Europe/Paris")):
+            site.app.store.subscribers.set_preferences(
+                n + 1,
+                sections=("opinion",),
+                frequency=Frequency.DAILY,
+                now=FIRST,
+                timezone=zone,
+            )
+        day = datetime(2026, 11, 10, tzinfo=UTC)
+        for n in range(3):
+            site.write(f"s{n}", f"Story {n}", day - timedelta(hours=20), article_id=f"a-{n}")
+        gather_and_publish(site.app)
+        first = tick(site, day - timedelta(hours=2))  # Tokyo's 07:00 on the 10th
+        assert "daily:2026-11-10T07:00+09:00" in {p.edition.key for p in first}
+        # Paris and the site's UTC reader in between: the newest daily editions are theirs,
+        # and it is with Tokyo's own slot of the day before that Tokyo's is compared.
+        between = tick(site, day + timedelta(hours=7))
+        assert {p.edition.key for p in between} == {
+            "daily:2026-11-10T07:00+01:00",
+            "daily:2026-11-10T07:00+00:00",
+        }
+        for n in range(3):  # re-keyed by the source overnight
+            site.write(f"s{n}", f"Story {n}", day - timedelta(hours=20), article_id=f"b-{n}")
+        gather_and_publish(site.app)
+        second = tick(site, day + timedelta(hours=22))  # Tokyo's 07:00 on the 11th
+        [tokyo] = [p for p in second if p.edition.key == "daily:2026-11-11T07:00+09:00"]
+        status, reason = site.app.store.deliveries.status(tokyo.edition.id)
+        assert status is EditionStatus.HELD and "100% of readers" in reason
+    finally:
+        site.app.close()
+
+
+def tick(site: Site, moment: datetime) -> list[Any]:
+    jobs = Jobs(site.app, clock=lambda: moment)
+    found = []
+    for minutes in range(0, 181, 5):  # the ticks of the three hours before
+        jobs.clock = lambda minutes=minutes: moment - timedelta(minutes=180 - minutes)
+        found += jobs.tick()
+    return found

@@ -27,8 +27,9 @@ def hold_reasons(store: Store, edition: Edition, settings: DigestSettings) -> li
     if not carried:
         return ["no articles: nothing is new for any reader"]
     reasons = []
+    slot = slot_of(edition.key)
     counts = store.editions.article_counts(
-        edition.kind, before=edition.id, limit=settings.hold_history
+        edition.kind, before=edition.id, limit=settings.hold_history, slot=slot
     )
     if counts:
         usual = statistics.median(counts)
@@ -52,7 +53,7 @@ def _repeat_share(
     """The share of the edition's readers whose every article (by link or title) was in
     their digest of the previous edition of this kind."""
     assert edition.id is not None
-    previous = store.editions.previous(edition)
+    previous = store.editions.previous(edition, slot_of(edition.key))
     if previous is None or previous.id is None:
         return 0.0
     pairs = store.editions.variant_pairs(edition.id, previous.id)
@@ -69,6 +70,14 @@ def _repeat_share(
         if fresh and all(_marks([article]) & seen for article in fresh):
             repeats += count
     return repeats / readers if readers else 0.0
+
+
+def slot_of(key: str) -> str:
+    """The local-morning part of a slot's key (`T07:00+05:30` of
+    `daily:2026-12-02T07:00+05:30`): editions are compared with the same slot's earlier ones,
+    whose readers are the same; "" for any other edition."""
+    head, _, rest = key.partition(":")
+    return rest[10:] if head == "daily" and rest[10:11] == "T" else ""
 
 
 def _marks(articles: Iterable[Article | None]) -> set[str]:

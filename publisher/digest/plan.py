@@ -155,7 +155,7 @@ class Planner:
         """Every subscriber's variant of the edition; subscribers with nothing new are
         skipped."""
         plan = EditionPlan(edition=self.edition)
-        common: dict[tuple[str, ...], tuple[Article, ...]] = {}
+        common: dict[tuple[str, ...], tuple[tuple[Article, ...], str]] = {}
         rules: dict[str, Any] = {
             "section_order": self.section_order,
             "cap": self.cap,
@@ -168,14 +168,15 @@ class Planner:
                 # No history, older than every candidate: the choice depends on sections only.
                 key = subscriber.sections
                 if key not in common:
-                    common[key] = choose(subscriber, self.fresh, set(), **rules)
-                chosen = common[key]
+                    shared = choose(subscriber, self.fresh, set(), **rules)
+                    common[key] = (shared, variant_fingerprint(a.id for a in shared))
+                chosen, fingerprint = common[key]
             else:
                 chosen = choose(subscriber, self.fresh, history or set(), **rules)
+                fingerprint = variant_fingerprint(article.id for article in chosen)
             if not chosen:
                 plan.skipped += 1
                 continue
-            fingerprint = variant_fingerprint(article.id for article in chosen)
             if fingerprint not in plan.variants:
                 plan.variants[fingerprint] = Variant(fingerprint=fingerprint, articles=chosen)
             plan.recipients.append((subscriber, fingerprint))

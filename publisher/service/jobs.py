@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -46,6 +47,7 @@ class Jobs:
         self.leadership = leadership
         self.triggers: dict[EditionKind, CronTrigger] = edition_triggers(app.settings)
         self.grace = timedelta(minutes=app.settings.digest.grace_minutes)
+        self._groups_seen: tuple[Any, list[tuple[str | None, int | None, int]]] | None = None
 
     def gather(self) -> None:
         """Gather every section, rewrite the feeds that changed, update the related index."""
@@ -107,13 +109,21 @@ class Jobs:
             return []
         now = self.clock()
         slots = due_slots(
-            self.app.store.subscribers.delivery_groups(),
+            self._groups(),
             now,
             site_zone=self.app.settings.site.zone,
             default_hour=digest.hour,
             grace=self.grace,
         )
         return [found for slot in slots if (found := self._slot(slot, now)) is not None]
+
+    def _groups(self) -> list[tuple[str | None, int | None, int]]:
+        """The readers' (zone, hour) groups, read again only when a reader changed."""
+        store = self.app.store.subscribers
+        marker = store.change_marker()
+        if self._groups_seen is None or self._groups_seen[0] != marker:
+            self._groups_seen = (marker, store.delivery_groups())
+        return self._groups_seen[1]
 
     def _slot(self, slot: Slot, now: datetime) -> PlannedEdition | None:
         existing = self.app.store.editions.get(slot.key)

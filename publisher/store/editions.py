@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, true, update
 
 from publisher.models import (
     Article,
@@ -97,13 +97,17 @@ class EditionStore:
         with self.db.reading() as conn:
             return {row.id: (row.fingerprint, list(row.article_ids)) for row in conn.execute(query)}
 
-    def article_counts(self, kind: EditionKind, *, before: int, limit: int) -> list[int]:
-        """How many distinct articles each of the `limit` editions of `kind` planned before
-        the edition `before` carried (cancelled ones left out), newest first."""
+    def article_counts(
+        self, kind: EditionKind, *, before: int, limit: int, slot: str = ""
+    ) -> list[int]:
+        """How many distinct articles each of the `limit` editions of `kind` (of the same
+        local-morning `slot`, e.g. `T07:00+05:30`, when given) planned before the edition
+        `before` carried (cancelled ones left out), newest first."""
         earlier = (
             select(editions.c.id)
             .where(editions.c.kind == kind.value, editions.c.id < before)
             .where(editions.c.status != EditionStatus.CANCELLED.value)
+            .where(_of_slot(slot))
             .order_by(editions.c.id.desc())
             .limit(limit)
         )
@@ -117,12 +121,14 @@ class EditionStore:
                 found[row.edition_id].update(row.article_ids)
         return [len(found[edition_id]) for edition_id in ids]
 
-    def previous(self, edition: Edition) -> Edition | None:
-        """The edition of the same kind planned last before this one (not a cancelled one)."""
+    def previous(self, edition: Edition, slot: str = "") -> Edition | None:
+        """The edition of the same kind (and local-morning `slot`) planned last before this
+        one (not a cancelled one)."""
         query = (
             select(editions)
             .where(editions.c.kind == edition.kind.value, editions.c.id < (edition.id or 0))
             .where(editions.c.status != EditionStatus.CANCELLED.value)
+            .where(_of_slot(slot))
             .order_by(editions.c.id.desc())
             .limit(1)
         )
@@ -304,6 +310,11 @@ def _insert_deliveries(
     ]  # by variant: a sender claiming rows in order finds each variant's rows together
     for chunk in chunks(rows, 5000):
         conn.execute(insert(deliveries), chunk)
+
+
+def _of_slot(slot: str) -> Any:
+    """Editions of one local-morning slot (`T07:00+05:30`), or every edition."""
+    return editions.c.key.like(f"%{slot}") if slot else true()
 
 
 def _mark_served(conn: Connection, record: EditionRecord) -> None:

@@ -114,6 +114,7 @@ subscribers = Table(
     Column("last_daily", String(10)),
     Index(None, "status", "frequency"),
     Index(None, "timezone", "hour"),
+    Index(None, "updated_at"),
 )
 
 editions = Table(

@@ -167,6 +167,14 @@ class SubscriberStore:
         with self.db.reading() as conn:
             return [(row[0], row[1], row[2]) for row in conn.execute(query)]
 
+    def change_marker(self) -> tuple[int, datetime | None]:
+        """(how many readers, the latest change to one): equal twice means nobody was added,
+        removed or changed in between (both read from indexes)."""
+        query = select(func.count(), func.max(subscribers.c.updated_at))
+        with self.db.reading() as conn:
+            count, latest = conn.execute(query).one()
+        return int(count), latest
+
     def due(self, timezone: str | None, hour: int | None, local_date: str) -> Iterator[Subscriber]:
         """The confirmed daily readers of one (zone, hour) not yet served on `local_date`."""
         query = (
