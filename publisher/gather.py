@@ -211,6 +211,8 @@ class _Plan:
 def content_hash(article: Article) -> str:
     """A digest of everything stored about an article, to tell an edit from a re-read."""
     fields = {f.name: getattr(article, f.name) for f in dataclass_fields(article)}
+    if not fields["language"]:  # the site's: hashed as before languages were stored
+        del fields["language"]
     for key in ("published", "updated"):
         fields[key] = fields[key].astimezone(UTC).isoformat()
     data = json.dumps(fields, sort_keys=True, ensure_ascii=False)

@@ -43,6 +43,7 @@ class Article:
     image: str | None = None
     image_alt: str | None = None
     draft: bool = False
+    language: str = ""  # a BCP 47 tag such as "es" or "pt-BR"; "": the site's language
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +153,7 @@ class Subscriber:
     timezone: str | None = None  # IANA name; None: the site's zone
     hour: int | None = None  # local delivery hour; None: digest.hour
     last_daily: str | None = None  # local date (ISO) of the last daily digest planned
+    languages: tuple[str, ...] = ()  # the languages they read; (): every language
 
     @property
     def since(self) -> datetime:

@@ -133,6 +133,7 @@ class WordPressSourceSettings(_Strict):
     type: Literal["wordpress"]
     url: HttpUrl
     category: int | None = Field(default=None, ge=1)
+    language: str = ""  # the posts' language (the REST API does not say); "": the site's
 
 
 SourceSettings = Annotated[
@@ -207,6 +208,8 @@ class DigestSettings(_Strict):
     # tick every `tick_minutes` into one edition slot per local date, hour and UTC offset.
     delivery: Literal["site", "local"] = "site"
     hour: int = Field(default=7, ge=0, le=23)
+    # The languages readers may choose on the web pages (any tag is accepted elsewhere).
+    languages: tuple[str, ...] = ("en", "es", "fr")
     tick_minutes: int = Field(default=5, ge=1, le=60)
     # The safety hold of automatic sends: an edition that looks wrong waits for an editor,
     # who is told on the dashboard and by mail at these addresses.

@@ -46,6 +46,7 @@ def subscribers_group() -> None:
 @click.option("--frequency", type=click.Choice(["daily", "weekly"]), default="daily")
 @click.option("--timezone", help="The reader's IANA zone (default: the site's).")
 @click.option("--hour", help="The reader's delivery hour, 0-23 or 07:00 (default: digest.hour).")
+@click.option("--languages", default="", help="Languages they read, e.g. es,en (default: all).")
 @click.option("--confirmed", is_flag=True, help="Already consented: skip the confirmation step.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new subscriber as JSON.")
 @pass_context
@@ -57,6 +58,7 @@ def subscribers_add(
     frequency: str,
     timezone: str | None,
     hour: str | None,
+    languages: str,
     confirmed: bool,
     as_json: bool,
 ) -> None:
@@ -76,6 +78,7 @@ def subscribers_add(
             frequency=frequency,
             timezone=timezone,
             hour=hour,
+            languages=languages,
         )
         if confirmed:
             added, note = app.store.subscribers.add(item, now=now()), ""
@@ -192,6 +195,7 @@ def _subscriber_json(item: Subscriber) -> dict[str, object]:
         "frequency": item.frequency.value,
         "timezone": item.timezone,
         "hour": item.hour,
+        "languages": list(item.languages),
     }
 
 

@@ -92,6 +92,7 @@ class Mailer:
             lookback=lookback(edition.kind, digest.lookback_days),
             grace=timedelta(hours=digest.first_digest_hours),
             readers=readers,
+            site_language=self.settings.site.language,
         )
 
     def latest(self, edition: Edition, subscriber: Subscriber, count: int) -> EditionPlan:

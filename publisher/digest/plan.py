@@ -66,6 +66,20 @@ class Fresh:
                 taken.append(article)
         return taken
 
+    def in_languages(self, languages: frozenset[str], site_language: str) -> Fresh:
+        """Only the articles in these languages (an article without one is in the site's;
+        a reader's "es" takes "es-MX" articles too)."""
+
+        def readable(article: Article) -> bool:
+            tag = (article.language or site_language).lower()
+            return tag in languages or tag.split("-", 1)[0] in languages
+
+        by_section = {
+            section: [pair for pair in pairs if readable(pair[0])]
+            for section, pairs in self.by_section.items()
+        }
+        return Fresh(by_section=by_section, oldest=self.oldest)
+
     @classmethod
     def of(cls, candidates: Iterable[tuple[Article, datetime, datetime]]) -> Fresh:
         by_section: dict[str, list[tuple[Article, datetime]]] = defaultdict(list)
@@ -145,6 +159,17 @@ class Planner:
     cap: int
     limit: int
     grace: timedelta
+    site_language: str = "en"
+    _by_languages: dict[frozenset[str], Fresh] = field(default_factory=dict)
+
+    def fresh_for(self, subscriber: Subscriber) -> Fresh:
+        """The fresh articles in the subscriber's languages (all of them when they chose none)."""
+        if not subscriber.languages:
+            return self.fresh
+        key = frozenset(language.lower() for language in subscriber.languages)
+        if key not in self._by_languages:
+            self._by_languages[key] = self.fresh.in_languages(key, self.site_language.lower())
+        return self._by_languages[key]
 
     @property
     def articles(self) -> list[Article]:
@@ -155,7 +180,7 @@ class Planner:
         """Every subscriber's variant of the edition; subscribers with nothing new are
         skipped."""
         plan = EditionPlan(edition=self.edition)
-        common: dict[tuple[str, ...], tuple[tuple[Article, ...], str]] = {}
+        common: dict[tuple[tuple[str, ...], ...], tuple[tuple[Article, ...], str]] = {}
         rules: dict[str, Any] = {
             "section_order": self.section_order,
             "cap": self.cap,
@@ -164,15 +189,17 @@ class Planner:
         }
         for subscriber in subscribers:
             history = self.sent.get(subscriber.id)
+            fresh = self.fresh_for(subscriber)
             if history is None and subscriber.since - self.grace <= self.fresh.oldest:
-                # No history, older than every candidate: the choice depends on sections only.
-                key = subscriber.sections
+                # No history, older than every candidate: the choice depends on sections
+                # and languages only.
+                key = (subscriber.sections, subscriber.languages)
                 if key not in common:
-                    shared = choose(subscriber, self.fresh, set(), **rules)
+                    shared = choose(subscriber, fresh, set(), **rules)
                     common[key] = (shared, variant_fingerprint(a.id for a in shared))
                 chosen, fingerprint = common[key]
             else:
-                chosen = choose(subscriber, self.fresh, history or set(), **rules)
+                chosen = choose(subscriber, fresh, history or set(), **rules)
                 fingerprint = variant_fingerprint(article.id for article in chosen)
             if not chosen:
                 plan.skipped += 1
@@ -193,6 +220,7 @@ def planner(
     limit: int = 40,
     grace: timedelta = timedelta(0),
     readers: Collection[int] | None = None,
+    site_language: str = "en",
 ) -> Planner:
     """The planner of an edition: its fresh articles and what each subscriber (of `readers`,
     when only they are planned: a local-morning slot) was sent."""
@@ -206,6 +234,7 @@ def planner(
         cap=cap,
         limit=limit,
         grace=grace,
+        site_language=site_language,
     )
 
 

@@ -31,6 +31,7 @@ ALL = "all"
 KINDS = {"rss": "rss.xml", "atom": "atom.xml", "json": "json"}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 ATOM_LINK = "link"  # feedgen builds Atom elements without a namespace and sets xmlns on the root
 
 
@@ -49,6 +50,7 @@ class _EntryFix(BaseEntryExtension):
         self.links: list[dict[str, str]] = []
         self.atom_id = ""
         self.rss_description = ""
+        self.language = ""  # the entry's own language, when it is not the feed's
 
     def add_link(self, **attributes: str) -> None:
         self.links.append(attributes)
@@ -67,6 +69,8 @@ class _EntryFix(BaseEntryExtension):
             entry.remove(link)
         for attributes in self.links:
             etree.SubElement(entry, ATOM_LINK, attrib=attributes)
+        if self.language:
+            entry.set(XML_LANG, self.language)
         return entry
 
 
@@ -138,7 +142,7 @@ def build_feed_files(
     writable = [article for article in articles if _writable(article)]
     generator = _generator(info, writable, empty_date)
     for article in writable:
-        _add_entry(generator, article, tag_authority)
+        _add_entry(generator, article, tag_authority, info.language)
     _links(generator, info, "atom")
     atom = generator.atom_str(pretty=True)
     _links(generator, info, "rss")
@@ -193,8 +197,14 @@ def _generator(info: FeedInfo, articles: Sequence[Article], empty_date: datetime
     return generator
 
 
-def _add_entry(generator: FeedGenerator, article: Article, tag_authority: str) -> None:
+def _add_entry(
+    generator: FeedGenerator, article: Article, tag_authority: str, feed_language: str
+) -> None:
     entry = generator.add_entry(order="append")
+    language = own_language(article, feed_language)
+    if language:  # Atom: xml:lang on the entry; RSS: dc:language on the item
+        entry.fix.language = language
+        entry.dc.dc_language(language)
     url = web_uri(article.url) or article.url
     rss_guid = guid(article.id)
     entry.guid(rss_guid, permalink=_is_url(rss_guid) and web_uri(rss_guid) == rss_guid)
@@ -234,14 +244,21 @@ def json_feed(info: FeedInfo, articles: Sequence[Article]) -> bytes:
         "description": clean(info.description),
         "language": info.language,
         "authors": [{"name": clean(info.site_name)}],
-        "items": [_json_item(article) for article in articles],
+        "items": [_json_item(article, info.language) for article in articles],
     }
     if info.hub:
         feed["hubs"] = [{"type": "WebSub", "url": info.hub}]
     return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def _json_item(article: Article) -> dict[str, object]:
+def own_language(article: Article, feed_language: str) -> str:
+    """The article's language when it is not the feed's (which its items then inherit)."""
+    if article.language and article.language.lower() != feed_language.lower():
+        return article.language
+    return ""
+
+
+def _json_item(article: Article, feed_language: str) -> dict[str, object]:
     title = clean(article.title).strip() or clean(article.summary)
     summary = clean(article.summary) or title
     item: dict[str, object] = {
@@ -266,6 +283,8 @@ def _json_item(article: Article) -> dict[str, object]:
     image = web_uri(article.image) if article.image else None
     if image:
         item["image"] = image
+    if language := own_language(article, feed_language):
+        item["language"] = language
     return item
 
 

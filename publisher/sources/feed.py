@@ -9,6 +9,7 @@ import feedparser
 import httpx
 
 from publisher.errors import ItemRejected, SourceError
+from publisher.languages import language_tag
 from publisher.models import Article, Candidate, SourceState
 from publisher.sanitize import clean_html, plain_text, text_to_html
 from publisher.settings import FeedSourceSettings
@@ -42,10 +43,12 @@ class FeedSource:
             raise SourceError(self.url, f"HTTP {response.status}")
         parsed = _parse(response)
         batch = Batch()
+        language = language_tag(parsed.feed.get("language"))
         for index, entry in enumerate(parsed.entries, start=1):
             where = entry.get("link") or entry.get("id") or f"{self.url} (entry {index})"
             try:
-                batch.candidates.append(self._candidate(entry, response.url, str(where)))
+                found = self._candidate(entry, response.url, str(where), language)
+                batch.candidates.append(found)
             except ItemRejected as rejected:
                 batch.rejections.append(rejected.as_rejection())
         # Only accepted items count: a 304 later reports exactly these as unchanged.
@@ -60,7 +63,7 @@ class FeedSource:
             item_count=count,
         )
 
-    def _candidate(self, entry: Any, base: str, where: str) -> Candidate:
+    def _candidate(self, entry: Any, base: str, where: str, feed_language: str) -> Candidate:
         upstream_id = str(entry.get("id") or "")
         url = fields.absolute_url(entry.get("link"), base) or _id_as_link(upstream_id)
         if url is None:
@@ -91,8 +94,18 @@ class FeedSource:
             updated=updated or published or _first_seen(),
             image=_image(entry, url),
             image_alt=None,
+            language=_language(entry, feed_language),
         )
         return Candidate(article=article, origin=where, dateless=published is None)
+
+
+def _language(entry: Any, feed_language: str) -> str:
+    """The entry's language (Atom xml:lang on its title or content), else the feed's (RSS
+    <language>, Atom xml:lang on the feed)."""
+    for detail in (entry.get("title_detail"), *entry.get("content", [])):
+        if detail and (found := language_tag(detail.get("language"))):
+            return found
+    return feed_language
 
 
 def _first_seen() -> datetime:

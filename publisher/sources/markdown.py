@@ -15,6 +15,7 @@ from frontmatter.default_handlers import BaseHandler, YAMLHandler
 from markdown_it import MarkdownIt
 
 from publisher.errors import ItemRejected, SourceError
+from publisher.languages import language_tag
 from publisher.models import Article, Candidate
 from publisher.sanitize import clean_html, plain_text
 from publisher.settings import MarkdownSourceSettings
@@ -127,6 +128,7 @@ class MarkdownSource:
             updated=max(updated, published),
             image=fields.absolute_url(meta.get("image"), url),
             image_alt=fields.optional_text(meta.get("image_alt")),
+            language=language_tag(meta.get("lang") or meta.get("language")),
             draft=meta.get("draft") is True,
         )
 

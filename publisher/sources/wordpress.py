@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from publisher.errors import ItemRejected, SourceError
+from publisher.languages import language_tag
 from publisher.models import Article, Candidate, SourceState
 from publisher.sanitize import clean_html, plain_text
 from publisher.settings import WordPressSourceSettings
@@ -30,6 +31,7 @@ class WordPressSource:
         self.key = f"{context.section}:wordpress:{settings.url}{suffix}"
         self.posts_url = f"{settings.url}/posts"
         self.category = settings.category
+        self.language = language_tag(settings.language)
         self.host = httpx.URL(settings.url).host
         self.context = context
 
@@ -135,6 +137,7 @@ class WordPressSource:
             updated=max(published, self._date(post, "modified", where, default=published)),
             image=image,
             image_alt=image_alt,
+            language=self.language,
         )
 
     def _date(

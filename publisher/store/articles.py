@@ -303,6 +303,7 @@ def _row(item: StoredArticle, now: datetime) -> dict[str, Any]:
         "image": article.image,
         "image_alt": article.image_alt,
         "draft": article.draft,
+        "language": article.language,
         "source": item.source,
         "origin": item.origin,
         "fingerprint": item.fingerprint,
@@ -326,4 +327,5 @@ def article_from_row(row: Any) -> Article:
         image=row.image,
         image_alt=row.image_alt,
         draft=row.draft,
+        language=row.language or "",
     )

@@ -69,6 +69,7 @@ articles = Table(
     Column("image", Text),
     Column("image_alt", Text),
     Column("draft", Boolean, nullable=False, default=False),
+    Column("language", String(35), nullable=False, server_default=""),  # "": the site's
     Column("source", String(1024), nullable=False),
     Column("origin", Text, nullable=False),
     Column("fingerprint", String(200), nullable=False, default=""),
@@ -112,6 +113,7 @@ subscribers = Table(
     Column("timezone", String(64)),
     Column("hour", Integer),
     Column("last_daily", String(10)),
+    Column("languages", JSON),  # the languages they read; empty: every language
     Index(None, "status", "frequency"),
     Index(None, "timezone", "hour"),
     Index(None, "updated_at"),

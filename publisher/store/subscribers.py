@@ -28,6 +28,7 @@ class NewSubscriber:
     status: SubscriberStatus = SubscriberStatus.PENDING
     timezone: str | None = None
     hour: int | None = None
+    languages: tuple[str, ...] = ()
 
 
 class SubscriberStore:
@@ -138,9 +139,10 @@ class SubscriberStore:
         now: datetime,
         timezone: str | None = None,
         hour: int | None = None,
+        languages: tuple[str, ...] = (),
     ) -> bool:
-        """Change a subscriber's sections, frequency, zone and hour; False if there is no
-        such subscriber."""
+        """Change a subscriber's sections, frequency, zone, hour and languages; False if there
+        is no such subscriber."""
         change = (
             update(subscribers)
             .where(subscribers.c.id == subscriber_id)
@@ -149,6 +151,7 @@ class SubscriberStore:
                 frequency=frequency.value,
                 timezone=timezone,
                 hour=hour,
+                languages=list(languages) or None,
                 updated_at=now,
             )
         )
@@ -214,6 +217,7 @@ def _row(new: NewSubscriber, now: datetime) -> dict[str, Any]:
         "updated_at": now,
         "timezone": new.timezone,
         "hour": new.hour,
+        "languages": list(new.languages) or None,
     }
 
 
@@ -231,4 +235,5 @@ def _subscriber(row: Any) -> Subscriber:
         timezone=row.timezone,
         hour=row.hour,
         last_daily=row.last_daily,
+        languages=tuple(row.languages or ()),
     )

@@ -14,7 +14,9 @@ from publisher.models import Frequency, Subscriber, SubscriberStatus
 from publisher.store.subscribers import NewSubscriber, SubscriberStore
 from publisher.subscribers.validate import new_subscriber
 
-CSV_FIELDS = ("email", "name", "sections", "status", "frequency", "timezone", "hour")
+CSV_FIELDS = (
+    *("email", "name", "sections", "status", "frequency", "timezone", "hour", "languages"),
+)
 
 
 @dataclass(kw_only=True)
@@ -90,6 +92,7 @@ def _from_row(
         frequency=(row.get("frequency") or "").strip() or Frequency.DAILY,
         timezone=row.get("timezone"),
         hour=row.get("hour"),
+        languages=row.get("languages") or "",
     )
 
 
@@ -108,6 +111,7 @@ def export_csv(subscribers: Iterable[Subscriber]) -> str:
                 item.frequency.value,
                 item.timezone or "",
                 "" if item.hour is None else f"{item.hour:02d}:00",
+                ";".join(item.languages),
             ]
         )
     return out.getvalue()

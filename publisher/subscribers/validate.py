@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 
 from publisher.errors import UserError
+from publisher.languages import language_tag
 from publisher.models import Frequency, SubscriberStatus
 from publisher.store.subscribers import NewSubscriber
 
@@ -51,6 +52,7 @@ def new_subscriber(
     frequency: str | Frequency = Frequency.DAILY,
     timezone: str | None = None,
     hour: str | int | None = None,
+    languages: str | Sequence[str] = (),
 ) -> NewSubscriber:
     """A validated subscriber, or a UserError naming the field that is wrong."""
     return NewSubscriber(
@@ -61,7 +63,21 @@ def new_subscriber(
         frequency=_choice(Frequency, frequency, "frequency"),
         timezone=parse_timezone(timezone),
         hour=parse_hour(hour),
+        languages=parse_languages(languages),
     )
+
+
+def parse_languages(raw: str | Sequence[str]) -> tuple[str, ...]:
+    """Language tags from "es,en" or "es;en" or a list (empty: every language); UserError
+    naming one that is not a tag."""
+    names = _SECTION_SPLIT.split(raw) if isinstance(raw, str) else list(raw)
+    found = []
+    for name in (n.strip() for n in names if n.strip()):
+        tag = language_tag(name)
+        if not tag:
+            raise UserError(f"language {name!r} is not a language tag (like 'es' or 'pt-BR')")
+        found.append(tag)
+    return tuple(dict.fromkeys(found))
 
 
 def parse_timezone(raw: str | None) -> str | None:

@@ -42,6 +42,7 @@ def subscribe() -> str | tuple[str, int]:
             chosen=[],
             error="",
             default_hour=settings.digest.hour,
+            languages=_language_names(settings.digest.languages),
         )
     form = request.form
     try:
@@ -53,6 +54,7 @@ def subscribe() -> str | tuple[str, int]:
             frequency=form.get("frequency", "daily"),
             timezone=form.get("timezone"),
             hour=form.get("hour"),
+            languages=form.getlist("languages"),
         )
     except (UserError, ValueError) as exc:
         page = render_template(
@@ -62,6 +64,7 @@ def subscribe() -> str | tuple[str, int]:
             chosen=form.getlist("sections"),
             error=str(exc),
             default_hour=settings.digest.hour,
+            languages=_language_names(settings.digest.languages),
         )
         return page, 400
     _sign_up(replace(new, hour=_own_hour(new.hour)))
@@ -139,6 +142,7 @@ def preferences(token: str) -> str | tuple[str, int]:
                 frequency=request.form.get("frequency", subscriber.frequency.value),
                 timezone=request.form.get("timezone", subscriber.timezone),
                 hour=request.form.get("hour", subscriber.hour),
+                languages=request.form.getlist("languages"),
             )
         except (UserError, ValueError) as exc:
             error = str(exc)
@@ -150,6 +154,7 @@ def preferences(token: str) -> str | tuple[str, int]:
                 now=now(),
                 timezone=checked.timezone,
                 hour=_own_hour(checked.hour),
+                languages=checked.languages,
             )
             log.info("preferences saved subscriber=%d", subscriber.id)
             subscriber = web.app.store.subscribers.by_id(subscriber.id) or subscriber
@@ -163,8 +168,22 @@ def preferences(token: str) -> str | tuple[str, int]:
         error=error,
         unsubscribe=_link(subscriber, Purpose.UNSUBSCRIBE),
         default_hour=web.app.settings.digest.hour,
+        languages=_language_names(web.app.settings.digest.languages),
     )
     return (page, 400) if error else page
+
+
+def _language_names(tags: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(tag, its name in its own language) of each language offered: "es" is "español"."""
+    from babel import Locale, UnknownLocaleError
+
+    named = []
+    for tag in tags:
+        try:
+            named.append((tag, Locale.parse(tag, sep="-").get_display_name() or tag))
+        except (UnknownLocaleError, ValueError):
+            named.append((tag, tag))
+    return named
 
 
 def _own_hour(hour: int | None) -> int | None:
