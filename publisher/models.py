@@ -207,6 +207,7 @@ class EditionRecord:
     # marked as served for this local date, in the same transaction.
     served: tuple[int, ...] = ()
     local_date: str = ""
+    languages: dict[str, str] = field(default_factory=dict)  # fingerprint → words' language
 
 
 @dataclass(frozen=True, kw_only=True)

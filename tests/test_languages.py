@@ -138,3 +138,75 @@ def test_feeds_mark_the_items_not_in_the_feeds_language(make_app, atom_schema) -
     plain_atom = etree.fromstring(plain["opinion.atom.xml"])
     assert all(e.get(lang) is None for e in plain_atom.iter("{http://www.w3.org/2005/Atom}entry"))
     assert b"dc:language" not in plain["opinion.rss.xml"]
+
+
+# -- the digest's own words ------------------------------------------------------------------
+
+
+def test_every_catalog_translates_every_message() -> None:
+    from publisher.digest.i18n import catalog_gaps, catalog_languages, template_messages
+
+    messages = template_messages()
+    assert {"Read the full story", "Unsubscribe", "Hello %(name)s,"} <= messages
+    assert set(catalog_languages()) >= {"es", "fr"}
+    for language in catalog_languages():
+        assert catalog_gaps(language) == set(), language
+
+
+def test_a_spanish_reader_gets_spanish_words_and_dates_through_a_real_send(make_app) -> None:
+    from email import message_from_bytes, policy
+
+    from publisher.delivery.send import begin
+    from publisher.delivery.transports import build_transport
+    from publisher.pipeline import deliverer, mailer
+
+    raw = base_settings(delivery={"transport": "outbox", "outbox": {"path": "outbox"}})
+    raw["digest"] = {"related_links": 0}
+    app = make_app(raw)
+    stories = [
+        article(1, "opinion", published=NOW - timedelta(hours=2), language="es"),
+        article(2, "opinion", published=NOW - timedelta(hours=1)),
+    ]
+    put_articles(app.store, stories, now=NOW - timedelta(hours=3))
+    for email, name, languages in (
+        ("ana@example.org", "Ana", ("es",)),
+        ("ben@example.org", "Ben", ()),
+        ("zoe@example.org", "Zoé", ("fr", "es")),
+    ):
+        app.store.subscribers.add(
+            NewSubscriber(
+                email=email,
+                name=name,
+                sections=("opinion",),
+                status=SubscriberStatus.CONFIRMED,
+                languages=languages,
+            ),
+            now=NOW - timedelta(days=3),
+        )
+    edition = Edition(key="daily:2026-12-02", kind=EditionKind.DAILY, cutoff=NOW)
+    planned = mailer(app).record(edition, now=NOW)
+    assert planned.variants == 3  # the same articles in two languages are two variants
+    begin(app.store.deliveries, planned)
+    transport = build_transport(app.settings)
+    try:
+        deliverer(app, transport).run(edition_id=planned.edition.id, wait=False)
+    finally:
+        transport.close()
+    mails = {}
+    for path in app.settings.resolve("outbox").glob("**/*.eml"):
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        mails[str(message["To"]).split("<")[-1].rstrip(">")] = message
+    spanish = mails["ana@example.org"]
+    text = spanish.get_body(("plain",)).get_content()
+    html = spanish.get_body(("html",)).get_content()
+    assert "Hola, Ana:" in text and "miércoles, 2 de diciembre de 2026" in text
+    assert "Leer: https://" in text and "Darse de baja: http" in text
+    assert "Leer la noticia completa" in html and "Gestionar preferencias" in html
+    assert "Story 1" in text and "Story 2" not in text  # only Spanish articles
+    assert "2 de diciembre de 2026" in str(spanish["Subject"])
+    english = mails["ben@example.org"].get_body(("plain",)).get_content()
+    assert "Hello Ben," in english and "Wednesday, December 2, 2026" in english
+    assert "Read: https://" in english and "Story 1" in english and "Story 2" in english
+    french = mails["zoe@example.org"].get_body(("plain",)).get_content()
+    assert "Bonjour Zoé," in french and "mercredi 2 décembre 2026" in french
+    assert "Se désabonner" in french and "Story 1" in french and "Story 2" not in french

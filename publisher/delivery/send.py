@@ -53,10 +53,15 @@ def send_test(
     if not plan.recipients:
         raise UserError(f"nothing to send to {email}: no article of their sections")
     fingerprint = plan.recipients[0][1]
-    encoded = mailer.edition_render(plan).encoded(plan.variants[fingerprint])
+    variant = plan.variants[fingerprint]
+    encoded = mailer.edition_render(plan, variant.language).encoded(variant)
     encoded = replace(encoded, subject=f"[TEST] {encoded.subject}")
     # A stand-in for an address nobody subscribed with: links that lead to the sign-up page.
-    known = mailer.recipient(reader, edition) if reader.id else mailer.anonymous(edition)
+    known = (
+        mailer.recipient(reader, edition, variant.language)
+        if reader.id
+        else mailer.anonymous(edition)
+    )
     recipient = replace(
         known,
         name=reader.name,

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 
 from publisher.digest.editions import lookback
+from publisher.digest.i18n import catalog_languages, translations
 from publisher.digest.message import (
     Envelope,
     PreparedVariant,
@@ -61,8 +62,11 @@ class Mailer:
         self.subscribers = store.subscribers
         self.tokens = Tokens(secret_key(settings))
         self.renderer = Renderer(settings)
+        self._renderers: dict[str, Renderer] = {"": self.renderer}
         self._related = related
-        self._render: tuple[EditionPlan, EditionRender] | None = None
+        self._render: tuple[EditionPlan, dict[str, EditionRender]] | None = None
+        # The languages the digest's own words come in: English, and each catalog's.
+        self.words = frozenset(["en", *catalog_languages()])
         sender = parseaddr(settings.digest.sender)[1]
         self.domain = sender.rsplit("@", 1)[-1]
 
@@ -93,6 +97,7 @@ class Mailer:
             grace=timedelta(hours=digest.first_digest_hours),
             readers=readers,
             site_language=self.settings.site.language,
+            words=self.words,
         )
 
     def latest(self, edition: Edition, subscriber: Subscriber, count: int) -> EditionPlan:
@@ -132,6 +137,7 @@ class Mailer:
                 skipped=plan.skipped,
                 served=tuple(reader.id for reader in readers) if local_date else (),
                 local_date=local_date,
+                languages={fp: v.language for fp, v in plan.variants.items() if v.language},
             )
 
         return self.editions.record(edition, planned, now=now)
@@ -146,7 +152,6 @@ class Mailer:
         """The planned messages (of some variants), variant by variant: each variant joined
         from the edition's blocks, then each subscriber's bytes assembled from it (`keys`:
         the variants' block keys, from `EditionRender.warm`)."""
-        render = render or self.edition_render(plan)
         keys = keys or {}
         envelope = self.envelope(plan.edition)
         by_variant: dict[str, list[Subscriber]] = {}
@@ -154,10 +159,13 @@ class Mailer:
             by_variant.setdefault(fingerprint, []).append(subscriber)
         for fingerprint in by_variant if fingerprints is None else fingerprints:
             variant = plan.variants[fingerprint]
-            encoded = render.encoded(variant, keys.get(fingerprint))
+            if variant.language or render is None:  # a language of its own: its own render
+                encoded = self.edition_render(plan, variant.language).encoded(variant)
+            else:
+                encoded = render.encoded(variant, keys.get(fingerprint))
             prepared = PreparedVariant(encoded, envelope)
             for subscriber in by_variant.get(fingerprint, ()):
-                recipient = self.recipient(subscriber, plan.edition)
+                recipient = self.recipient(subscriber, plan.edition, variant.language)
                 yield BuiltMessage(
                     subscriber=subscriber,
                     variant=fingerprint,
@@ -165,12 +173,23 @@ class Mailer:
                     data=prepared.message(recipient),
                 )
 
-    def edition_render(self, plan: EditionPlan) -> EditionRender:
-        """The renderer of the plan's edition, its blocks cached while the plan is in use."""
+    def edition_render(self, plan: EditionPlan, language: str = "") -> EditionRender:
+        """The renderer of the plan's edition in a language (default: the site's), its
+        blocks cached while the plan is in use."""
         if self._render is None or self._render[0] is not plan:
+            self._render = (plan, {})
+        renders = self._render[1]
+        if language not in renders:
             universe = {article.id for v in plan.variants.values() for article in v.articles}
-            self._render = (plan, self.renderer.edition(plan.edition, self.related(universe)))
-        return self._render[1]
+            related = self.related(universe)
+            renders[language] = self.renderer_for(language).edition(plan.edition, related)
+        return renders[language]
+
+    def renderer_for(self, language: str) -> Renderer:
+        """The renderer of the digest in `language` ("": the site's), made once."""
+        if language not in self._renderers:
+            self._renderers[language] = Renderer(self.settings, language)
+        return self._renderers[language]
 
     def envelope(self, edition: Edition) -> Envelope:
         """The headers every message of the edition shares."""
@@ -187,8 +206,10 @@ class Mailer:
             return no_related
         return self._related(universe)
 
-    def recipient(self, subscriber: Subscriber, edition: Edition) -> Recipient:
-        """One subscriber's values: greeting, signed links, Message-ID."""
+    def recipient(self, subscriber: Subscriber, edition: Edition, language: str = "") -> Recipient:
+        """One subscriber's values: greeting (in the digest's `language`), signed links,
+        Message-ID."""
+        words = translations(language or self.settings.site.language)
         base = self.settings.public_url
         unsubscribe = self.tokens.make(subscriber, Purpose.UNSUBSCRIBE)
         unsubscribe_url = f"{base}/unsubscribe/{unsubscribe}"
@@ -200,7 +221,11 @@ class Mailer:
         return Recipient(
             name=subscriber.name,
             email=subscriber.email,
-            greeting=f"Hello {subscriber.name}," if subscriber.name else "Hello,",
+            greeting=(
+                words.gettext("Hello %(name)s,") % {"name": subscriber.name}
+                if subscriber.name
+                else words.gettext("Hello,")
+            ),
             unsubscribe_url=unsubscribe_url,
             preferences_url=f"{base}/preferences/{preferences}",
             message_id=message_id(edition.key, subscriber.id, self.domain),

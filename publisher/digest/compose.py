@@ -42,19 +42,30 @@ class _EditionState:
         store = mailer.store
         assert edition.id is not None
         stored = store.editions.variants(edition.id)
+        languages = store.editions.variant_languages(edition.id)
         wanted = {i for _, ids in stored.values() for i in ids}
         found = store.articles.by_ids(wanted)
         self.variants = {
             variant_id: Variant(
                 fingerprint=fingerprint,
                 articles=tuple(found[i][0] for i in ids if i in found),
+                language=languages.get(variant_id, ""),
             )
             for variant_id, (fingerprint, ids) in stored.items()
         }
-        self.render: EditionRender = mailer.renderer.edition(edition, mailer.related(wanted))
+        self.mailer = mailer
+        self.related = mailer.related(wanted)
+        self.renders: dict[str, EditionRender] = {}
         self.envelope = mailer.envelope(edition)
         self.edition = edition
         self.prepared: OrderedDict[int, PreparedVariant] = OrderedDict()
+
+    def render(self, language: str) -> EditionRender:
+        """The edition's render in a language ("": the site's), made once."""
+        if language not in self.renders:
+            renderer = self.mailer.renderer_for(language)
+            self.renders[language] = renderer.edition(self.edition, self.related)
+        return self.renders[language]
 
 
 class Composer:
@@ -78,7 +89,8 @@ class Composer:
         state = self._edition(row.edition_id)
         try:
             prepared = self._prepared(state, row.variant_id)
-            data = prepared.message(self.mailer.recipient(subscriber, state.edition))
+            language = state.variants[row.variant_id].language
+            data = prepared.message(self.mailer.recipient(subscriber, state.edition, language))
         except HeaderError as exc:
             return Composed(row=row, error=str(exc))
         return Composed(row=row, recipient=subscriber.email, data=data)
@@ -97,7 +109,9 @@ class Composer:
         prepared = state.prepared.get(variant_id)
         if prepared is None:
             variant = state.variants[variant_id]
-            prepared = PreparedVariant(state.render.encoded(variant), state.envelope)
+            prepared = PreparedVariant(
+                state.render(variant.language).encoded(variant), state.envelope
+            )
             state.prepared[variant_id] = prepared
             if len(state.prepared) > _PREPARED:
                 state.prepared.popitem(last=False)

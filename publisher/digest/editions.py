@@ -25,9 +25,11 @@ def new_edition(kind: EditionKind, now: datetime, zone: tzinfo) -> Edition:
     return Edition(key=edition_key(kind, now, zone), kind=kind, cutoff=now)
 
 
-def variant_fingerprint(article_ids: Iterable[str]) -> str:
-    """The identity of a variant: its articles, in order."""
-    return hashlib.sha256("\x1f".join(article_ids).encode()).hexdigest()
+def variant_fingerprint(article_ids: Iterable[str], language: str = "") -> str:
+    """The identity of a variant: its articles, in order, and the language of its words
+    (the site's is left out, so those fingerprints are as they always were)."""
+    head = [f"language:{language}"] if language else []
+    return hashlib.sha256("\x1f".join([*head, *article_ids]).encode()).hexdigest()
 
 
 def lookback(kind: EditionKind, days: int) -> timedelta:

@@ -26,6 +26,7 @@ class Variant:
 
     fingerprint: str
     articles: tuple[Article, ...]
+    language: str = ""  # the language of the digest's own words; "": the site's
 
     @property
     def ids(self) -> list[str]:
@@ -160,7 +161,20 @@ class Planner:
     limit: int
     grace: timedelta
     site_language: str = "en"
+    words: frozenset[str] = frozenset()  # the languages the digest's words come in
     _by_languages: dict[frozenset[str], Fresh] = field(default_factory=dict)
+
+    def words_for(self, subscriber: Subscriber) -> str:
+        """The language of the subscriber's digest: the first they read that the digest's
+        words come in, unless that is the site's (""); else the site's ("")."""
+        site = self.site_language.lower()
+        for language in subscriber.languages:
+            for tag in (language, language.split("-", 1)[0]):
+                if tag.lower() == site or tag.split("-", 1)[0].lower() == site:
+                    return ""
+                if tag in self.words:
+                    return tag
+        return ""
 
     def fresh_for(self, subscriber: Subscriber) -> Fresh:
         """The fresh articles in the subscriber's languages (all of them when they chose none)."""
@@ -196,16 +210,20 @@ class Planner:
                 key = (subscriber.sections, subscriber.languages)
                 if key not in common:
                     shared = choose(subscriber, fresh, set(), **rules)
-                    common[key] = (shared, variant_fingerprint(a.id for a in shared))
+                    words = self.words_for(subscriber)
+                    common[key] = (shared, variant_fingerprint((a.id for a in shared), words))
                 chosen, fingerprint = common[key]
             else:
                 chosen = choose(subscriber, fresh, history or set(), **rules)
-                fingerprint = variant_fingerprint(article.id for article in chosen)
+                words = self.words_for(subscriber)
+                fingerprint = variant_fingerprint((article.id for article in chosen), words)
             if not chosen:
                 plan.skipped += 1
                 continue
             if fingerprint not in plan.variants:
-                plan.variants[fingerprint] = Variant(fingerprint=fingerprint, articles=chosen)
+                plan.variants[fingerprint] = Variant(
+                    fingerprint=fingerprint, articles=chosen, language=self.words_for(subscriber)
+                )
             plan.recipients.append((subscriber, fingerprint))
         return plan
 
@@ -221,6 +239,7 @@ def planner(
     grace: timedelta = timedelta(0),
     readers: Collection[int] | None = None,
     site_language: str = "en",
+    words: Collection[str] = (),
 ) -> Planner:
     """The planner of an edition: its fresh articles and what each subscriber (of `readers`,
     when only they are planned: a local-morning slot) was sent."""
@@ -235,6 +254,7 @@ def planner(
         limit=limit,
         grace=grace,
         site_language=site_language,
+        words=frozenset(words),
     )
 
 

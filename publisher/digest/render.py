@@ -27,6 +27,7 @@ from babel.dates import format_date
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from publisher.digest.i18n import translations
 from publisher.digest.inline import BODY_MARKER, Frame, Inliner, frame_of, sideways_selector
 from publisher.digest.mime import EncodedVariant, Pieces, pieces_with_slots, qp_piece
 from publisher.digest.plan import Variant
@@ -83,10 +84,13 @@ class Block:
 class Renderer:
     """Renders the editions of one configuration; counts its premailer runs."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, language: str = "") -> None:
+        """`language`: the digest's words and dates in it (default: the site's)."""
         self.settings = settings
+        self.language = language
         folders = template_folders(settings)
         self.env = Environment(
+            extensions=["jinja2.ext.i18n"],
             loader=FileSystemLoader(folders),
             autoescape=select_autoescape(["html", "html.j2"], default_for_string=True),
             undefined=StrictUndefined,
@@ -101,7 +105,10 @@ class Renderer:
         self.css = css.read_text(encoding="utf-8")
         self.inliner = Inliner()
         self.slots = new_slots()
-        self.locale = settings.site.locale
+        self.env.install_gettext_translations(  # type: ignore[attr-defined]
+            translations(language or settings.site.language), newstyle=True
+        )
+        self.locale = language.replace("-", "_") if language else settings.site.locale
         self.sideways = sideways_selector(self.css)
         if self.sideways:
             log.warning(

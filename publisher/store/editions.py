@@ -157,6 +157,14 @@ class EditionStore:
         with self.db.reading() as conn:
             return {(row[0], row[1]): row[2] for row in conn.execute(query)}
 
+    def variant_languages(self, edition_id: int) -> dict[int, str]:
+        """The language of each variant's words (empty: the site's), by variant id."""
+        query = select(edition_variants.c.id, edition_variants.c.language).where(
+            edition_variants.c.edition_id == edition_id
+        )
+        with self.db.reading() as conn:
+            return {row.id: row.language or "" for row in conn.execute(query)}
+
     def history(self, limit: int = 50) -> list[EditionProgress]:
         """The newest editions first, with their deliveries counted by state."""
         newest = select(editions).order_by(editions.c.created_at.desc(), editions.c.id.desc())
@@ -279,7 +287,12 @@ def _insert_edition(
 
 def _insert_variants(conn: Connection, edition_id: int, record: EditionRecord) -> dict[str, int]:
     rows = [
-        {"edition_id": edition_id, "fingerprint": fingerprint, "article_ids": ids}
+        {
+            "edition_id": edition_id,
+            "fingerprint": fingerprint,
+            "article_ids": ids,
+            "language": record.languages.get(fingerprint, ""),
+        }
         for fingerprint, ids in record.variants.items()
     ]
     for chunk in chunks(rows):

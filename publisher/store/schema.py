@@ -140,6 +140,7 @@ edition_variants = Table(
     Column("edition_id", Integer, ForeignKey("editions.id", ondelete="CASCADE"), nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("article_ids", JSON, nullable=False),
+    Column("language", String(35), nullable=False, server_default=""),  # its words' language
     UniqueConstraint("edition_id", "fingerprint"),
 )
 

@@ -18,9 +18,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("language", sa.String(35), nullable=False, server_default=""))
     with op.batch_alter_table("subscribers") as batch:
         batch.add_column(sa.Column("languages", sa.JSON))
+    with op.batch_alter_table("edition_variants") as batch:
+        batch.add_column(sa.Column("language", sa.String(35), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("edition_variants") as batch:
+        batch.drop_column("language")
     with op.batch_alter_table("subscribers") as batch:
         batch.drop_column("languages")
     with op.batch_alter_table("articles") as batch:
