@@ -274,3 +274,24 @@ def test_two_schedulers_on_one_database_make_one_edition(
     assert found.recipients == 3 and sum(found.states.values()) == 3
     for app in apps:
         app.close()
+
+
+@pytest.mark.parametrize(
+    ("days", "fired"),
+    [
+        ("0-3", ["Sun", "Mon", "Tue", "Wed"]),
+        ("*/2", ["Sun", "Tue", "Thu", "Sat"]),
+        ("1-5/2", ["Mon", "Wed", "Fri"]),
+        ("5-7", ["Fri", "Sat", "Sun"]),
+        ("sat,sun", ["Sat", "Sun"]),
+    ],
+)
+def test_day_ranges_and_steps_count_as_in_crontab(days: str, fired: list[str]) -> None:
+    trigger = cron_trigger(f"0 6 * * {days}", NEW_YORK)
+    moment, seen = at(2026, 11, 28, 12), []  # a Saturday noon: the week from Sunday
+    for _ in range(len(fired)):
+        moment = trigger.get_next_fire_time(None, moment + timedelta(seconds=1))
+        seen.append(f"{moment:%a}")
+    order = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    assert sorted(seen, key=order.index) == sorted(fired, key=order.index)
+    assert len(set(seen)) == len(fired)  # each once in the week that follows

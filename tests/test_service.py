@@ -114,3 +114,41 @@ def test_the_related_index_in_memory_follows_gathers_and_readers_keep_their_copy
         assert live.refresh() is after.index  # nothing new: no copy made
     finally:
         app.close()
+
+
+def test_threads_finding_the_index_stale_refresh_it_once(tmp_path: Path, monkeypatch: Any) -> None:
+    import threading
+
+    import publisher.related.index as index_module
+
+    shutil.copytree(ROOT / "content" / "opinion", tmp_path / "content" / "opinion")
+    app = open_app(settings_from_dict(base_settings(), base_dir=tmp_path))
+    try:
+        gather_and_publish(app)
+        live = app.keep_related_in_memory()
+        live.engine()
+        live.stale_after = 60.0
+        live._refreshed -= 120  # a minute past stale
+        calls = []
+        real = index_module.updated_copy
+
+        def counted(*args: Any) -> Any:
+            calls.append(1)
+            time.sleep(0.2)  # the others queue on the lock meanwhile
+            return real(*args)
+
+        monkeypatch.setattr(index_module, "updated_copy", counted)
+        start = threading.Barrier(8)
+
+        def read() -> None:
+            start.wait()
+            live.engine()
+
+        threads = [threading.Thread(target=read) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(calls) == 1
+    finally:
+        app.close()

@@ -17,7 +17,7 @@ from lxml import etree
 from publisher.app import App, open_app
 from publisher.delivery.send import begin
 from publisher.digest.editions import new_edition
-from publisher.models import EditionKind, SubscriberStatus
+from publisher.models import DeliveryState, EditionKind, SubscriberStatus
 from publisher.pipeline import gather_and_publish, mailer
 from publisher.settings import settings_from_dict
 from publisher.store.subscribers import NewSubscriber
@@ -191,7 +191,7 @@ def test_editor_previews_tests_and_sends(client: Any, app: App) -> None:
     ).get_data(as_text=True)
     key = new_edition(EditionKind.DAILY, datetime.now(UTC), app.settings.site.zone).key
     assert f"Send {key}?" in page and "Yes, send to 1 readers" in page
-    assert app.store.deliveries.status(app.store.editions.get(key).edition.id)[0].value == "planned"
+    assert app.store.editions.get(key) is None  # nothing stored until the editor confirms
     started = client.post(
         f"/admin/editions/{key}/start", data={"csrf_token": csrf(client, "/admin/")}
     )
@@ -421,3 +421,53 @@ def test_archive_shows_editions_without_reader_data(client: Any, app: App) -> No
 def test_healthz(client: Any) -> None:
     answer = client.get("/healthz")
     assert answer.status_code == 200 and answer.json == {"status": "ok"}
+
+
+def test_cancelling_a_held_edition_gives_its_articles_back(client: Any, app: App) -> None:
+    from publisher.models import EditionStatus
+
+    ana = reader(app)
+    sign_in(client)
+    edition = new_edition(EditionKind.DAILY, datetime.now(UTC), app.settings.site.zone)
+    planned = mailer(app).record(edition, now=datetime.now(UTC))
+    app.store.deliveries.set_status(planned.edition.id, EditionStatus.HELD, reason="test")
+    answer = client.post(
+        f"/admin/editions/{edition.key}/cancel", data={"csrf_token": csrf(client, "/admin/")}
+    )
+    assert answer.status_code == 302
+    assert app.store.deliveries.status(planned.edition.id)[0] is EditionStatus.CANCELLED
+    assert app.store.deliveries.counts(planned.edition.id)[DeliveryState.SUPPRESSED] == 1
+    later = new_edition(EditionKind.MANUAL, datetime.now(UTC), app.settings.site.zone)
+    again = mailer(app).plan(later, [app.store.subscribers.by_id(ana.id)])
+    assert len(again.recipients) == 1  # the articles were not spent on the cancelled one
+    sent = client.post(
+        f"/admin/editions/{edition.key}/start", data={"csrf_token": csrf(client, "/admin/")}
+    )
+    assert sent.status_code == 302  # refused with a message: a cancelled edition stays so
+    assert app.store.deliveries.status(planned.edition.id)[0] is EditionStatus.CANCELLED
+
+
+def test_a_reader_who_left_can_sign_up_again_and_confirms_again(client: Any, app: App) -> None:
+    ana = reader(app)
+    old_link = token(app, ana, Purpose.UNSUBSCRIBE)
+    app.store.subscribers.set_status(ana.id, SubscriberStatus.UNSUBSCRIBED, now=datetime.now(UTC))
+    form = {"email": ana.email, "sections": ["world"], "csrf_token": csrf(client, "/subscribe")}
+    assert "Check your inbox" in client.post("/subscribe", data=form).get_data(as_text=True)
+    again = app.store.subscribers.by_id(ana.id)
+    assert again.status is SubscriberStatus.PENDING and again.sections == ("world",)
+    assert client.get(f"/unsubscribe/{old_link}").status_code == 404  # a new secret
+    [mail] = outbox_messages(app)
+    link = re.search(r"http://localhost(/confirm/\S+)", mail.get_body(("plain",)).get_content())
+    assert "You're subscribed" in client.get(link.group(1)).get_data(as_text=True)
+
+
+def test_confirmations_to_one_address_are_limited_whoever_asks(web: Any, app: App) -> None:
+    from publisher.web.mailroom import CONFIRMATIONS
+
+    for n in range(CONFIRMATIONS + 2):  # from as many addresses as you like
+        client = web.test_client()
+        form = {"email": "victim@example.org", "csrf_token": csrf(client, "/subscribe")}
+        answer = client.post("/subscribe", data=form, environ_base={"REMOTE_ADDR": f"10.0.0.{n}"})
+        assert "Check your inbox" in answer.get_data(as_text=True)
+    web.extensions["publisher"].mailroom.close()
+    assert len(outbox_messages(app, wait=0)) == CONFIRMATIONS

@@ -146,7 +146,10 @@ def subscribe(
     The subscriber is stored before the mail goes: when the transport fails (TransportError),
     calling again sends it."""
     found = subscribers.by_email(new.email)
-    if found is not None and found.status is not SubscriberStatus.PENDING:
+    if found is not None and found.status is SubscriberStatus.UNSUBSCRIBED:
+        subscribers.resubscribe(found.id, new, now=now)  # they confirm again
+        found = subscribers.by_id(found.id)
+    elif found is not None and found.status is not SubscriberStatus.PENDING:
         raise UserError(f"{new.email} is already subscribed ({found.status.value})")
     subscriber = found or subscribers.add(new, now=now)
     send_confirmation(notices, transport, subscriber, now=now)

@@ -30,13 +30,17 @@ class LiveRelated:
         # `engine()` looks for changes itself (a process that does not gather).
         self.stale_after: float | None = None
 
-    def refresh(self) -> RelatedIndex:
-        """Bring the index up to date with the store (loaded or built the first time)."""
+    def refresh(self, *, older_than: float | None = None) -> RelatedIndex:
+        """Bring the index up to date with the store (loaded or built the first time);
+        with `older_than`, only if no other thread did in the last that many seconds."""
         # Imported here: scikit-learn takes a second to import.
         from publisher.related.index import refresh_index, updated_copy
 
         with self._updating:
             current = self._index
+            fresh = time.monotonic() - self._refreshed <= (older_than or 0)
+            if current is not None and older_than is not None and fresh:
+                return current
             if current is None:
                 self._index = refresh_index(self.store, self.path)
             else:
@@ -53,5 +57,5 @@ class LiveRelated:
             time.monotonic() - self._refreshed > self.stale_after
         )
         if index is None or stale:
-            index = self.refresh()
+            index = self.refresh(older_than=self.stale_after)
         return RelatedEngine(index, self.settings)

@@ -54,7 +54,9 @@ class Service:
             self.stop()
 
     def stop(self) -> None:
-        """Stop the scheduler, the workers and the web app; close the database."""
+        """Stop taking requests, then stop the scheduler, the workers and the mailroom, and
+        close the database last."""
+        self.server.close()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         if self.jobs is not None and self.jobs.leadership is not None:
@@ -62,7 +64,6 @@ class Service:
         if self.workers is not None:
             self.workers.stop()
         try:
-            self.server.close()
             self.web.extensions["publisher"].mailroom.close()
         finally:
             self.app.close()

@@ -7,7 +7,6 @@ turned into names before APScheduler reads them."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,7 +19,6 @@ from publisher.models import Edition, EditionKind
 from publisher.settings import Settings
 
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_NUMBER = re.compile(r"(?<!/)\d+")  # a day number; not the step in */2
 # Far enough back to find the previous fire of any schedule that fires at least weekly.
 _HORIZON = timedelta(days=8)
 
@@ -30,7 +28,7 @@ def cron_trigger(expression: str, zone: tzinfo, *, key: str = "cron") -> CronTri
     fields = expression.split()
     if len(fields) != 5:
         raise SettingsError(f"{key}: {expression!r} is not a cron expression of five fields")
-    fields[4] = _NUMBER.sub(lambda m: _day_name(m.group(), key), fields[4])
+    fields[4] = _day_names(fields[4], key)
     try:
         return CronTrigger.from_crontab(" ".join(fields), timezone=zone)
     except ValueError as exc:
@@ -39,10 +37,37 @@ def cron_trigger(expression: str, zone: tzinfo, *, key: str = "cron") -> CronTri
         ) from None
 
 
-def _day_name(number: str, key: str) -> str:
-    if int(number) >= len(_DAYS):
-        raise SettingsError(f"{key}: day of week {number} is out of range (0-7, 0 = Sunday)")
-    return _DAYS[int(number)]
+def _day_names(field: str, key: str) -> str:
+    """A crontab day-of-week field (0 or 7 is Sunday; ranges, lists, steps, names) as the
+    explicit day names APScheduler reads the same way: "1-5" is "mon,tue,wed,thu,fri"."""
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        span, _, step = part.partition("/")
+        if span == "*":
+            low, high = 0, 6
+        else:
+            first, _, last = span.partition("-")
+            low = _day_number(first, key)
+            high = _day_number(last, key) if last else (6 if step else low)
+            if high == 0 and last:  # "5-7" or "5-0": up to Sunday, the end of the week
+                high = 7
+        if not step.isdigit() and step:
+            raise SettingsError(f"{key}: day-of-week step {step!r} is not a number")
+        every = int(step) if step else 1
+        if every < 1 or low > high:
+            raise SettingsError(f"{key}: day-of-week {part!r} is not a range of days")
+        days.update(day % 7 for day in range(low, high + 1, every))
+    return ",".join(_DAYS[day] for day in sorted(days))
+
+
+def _day_number(text: str, key: str) -> int:
+    if text.isdigit() and int(text) < len(_DAYS):
+        return int(text)
+    if text[:3] in _DAYS:
+        return _DAYS.index(text[:3])
+    raise SettingsError(f"{key}: day of week {text!r} is not 0-7 (0 = Sunday) or a day's name")
 
 
 def edition_triggers(settings: Settings) -> dict[EditionKind, CronTrigger]:
@@ -124,14 +149,16 @@ def due_slots(
     for name, hour, _ in groups:
         zone = _zone(name) or site_zone
         local_hour = default_hour if hour is None else hour
-        local_date = now.astimezone(zone).date()
-        at = slot_instant(local_date, local_hour, zone)
-        if not at <= now <= at + grace:
-            continue
-        offset = at.astimezone(zone).utcoffset() or timedelta(0)
-        key = slot_key(local_date, local_hour, offset)
-        slot = slots.setdefault(key, Slot(key=key, local_date=local_date, at=at))
-        slot.groups.append((name, hour))
+        today = now.astimezone(zone).date()
+        # Yesterday too: an evening hour missed just before midnight is still within grace.
+        for local_date in (today - timedelta(days=1), today):
+            at = slot_instant(local_date, local_hour, zone)
+            if not at <= now <= at + grace:
+                continue
+            offset = at.astimezone(zone).utcoffset() or timedelta(0)
+            key = slot_key(local_date, local_hour, offset)
+            slot = slots.setdefault(key, Slot(key=key, local_date=local_date, at=at))
+            slot.groups.append((name, hour))
     return sorted(slots.values(), key=lambda slot: (slot.at, slot.key))
 
 

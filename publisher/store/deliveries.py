@@ -174,6 +174,30 @@ class DeliveryStore:
             result = conn.execute(change.values(status=status.value, status_reason=reason))
         return result.rowcount == 1
 
+    def cancel(
+        self, edition_id: int, *, reason: str, only_from: Iterable[EditionStatus], now: datetime
+    ) -> bool:
+        """Cancel the edition (only from one of `only_from`) and, in the same transaction,
+        give back its unsent rows (suppressed: they no longer hold those articles from the
+        readers, so a later edition carries them). True if it was cancelled."""
+        change = (
+            update(editions)
+            .where(editions.c.id == edition_id)
+            .where(editions.c.status.in_([s.value for s in only_from]))
+            .values(status=EditionStatus.CANCELLED.value, status_reason=reason)
+        )
+        unsent = (
+            update(deliveries)
+            .where(deliveries.c.edition_id == edition_id)
+            .where(deliveries.c.state.in_([_QUEUED.value, _DEFERRED.value]))
+            .values(state=DeliveryState.SUPPRESSED.value, last_error=reason, updated_at=now)
+        )
+        with self.db.writing() as conn:
+            if conn.execute(change).rowcount != 1:
+                return False
+            conn.execute(unsent)
+        return True
+
     def status(self, edition_id: int) -> tuple[EditionStatus, str]:
         """An edition's status and why it is so."""
         query = select(editions.c.status, editions.c.status_reason).where(

@@ -130,6 +130,22 @@ class SubscriberStore:
         with self.db.writing() as conn:
             return conn.execute(change).rowcount == 1
 
+    def resubscribe(self, subscriber_id: int, new: NewSubscriber, *, now: datetime) -> bool:
+        """A reader who unsubscribed signs up again: pending once more (they confirm again),
+        with the new choices and a new secret (the links of their old mail stop working).
+        False unless they were unsubscribed: bounced and complained addresses stay so."""
+        values = _row(new, now)
+        for kept in ("email", "created_at"):
+            values.pop(kept)
+        change = (
+            update(subscribers)
+            .where(subscribers.c.id == subscriber_id)
+            .where(subscribers.c.status == SubscriberStatus.UNSUBSCRIBED.value)
+            .values(**values | {"status": SubscriberStatus.PENDING.value, "confirmed_at": None})
+        )
+        with self.db.writing() as conn:
+            return conn.execute(change).rowcount == 1
+
     def set_preferences(
         self,
         subscriber_id: int,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 from flask import (
@@ -27,6 +28,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from publisher.digest.editions import new_edition
 from publisher.errors import PublisherError, UserError
 from publisher.models import DeliveryState, EditionKind, EditionProgress, PlannedEdition
+from publisher.pipeline import mailer
 from publisher.store.leases import SCHEDULER
 from publisher.web.context import context, now
 from publisher.web.protect import limiter
@@ -109,7 +111,6 @@ def preview() -> str:
     """The next edition's digest as a reader of the chosen sections would get it; when nothing
     is new for them, the newest articles of those sections, said in a banner."""
     from publisher.digest.build import preview_subscriber
-    from publisher.pipeline import mailer
     from publisher.subscribers.validate import parse_sections
 
     web = context()
@@ -140,7 +141,6 @@ def test_send() -> BaseResponse:
     """Send one copy of the current edition to an address, subject prefixed [TEST]."""
     from publisher.delivery.send import send_test
     from publisher.delivery.transports import build_transport
-    from publisher.pipeline import mailer
     from publisher.subscribers.validate import normalise_email
 
     web = context()
@@ -162,29 +162,39 @@ def test_send() -> BaseResponse:
 
 @blueprint.post("/send")
 def plan_send() -> str:
-    """Step one of "send now": plan the edition and show what a send would do."""
+    """Step one of "send now": what a send would do. Nothing is stored yet (an editor who
+    backs out leaves no edition behind); an edition planned before shows its own counts."""
     from publisher.delivery.transports import destination
 
     web = context()
-    planned = _current(_kind(request.form.get("kind", "daily")), plan=True)
-    assert planned.edition.id is not None
+    found = _current(_kind(request.form.get("kind", "daily")), plan=False)
+    stored = found.edition.id is not None
+    if not stored:
+        builder = mailer(web.app)
+        dry = builder.plan(found.edition, builder.audience(found.edition))
+        found = replace(
+            found, variants=len(dry.variants), deliveries=len(dry.recipients), skipped=dry.skipped
+        )
     return render_template(
         "web/admin/confirm_send.html",
-        planned=planned,
-        progress=_progress(_history_of(planned)),
+        planned=found,
+        stored=stored,
+        progress=_progress(_history_of(found)) if stored else None,
         destination=destination(web.app.settings),
     )
 
 
 @blueprint.post("/editions/<key>/start")
 def start(key: str) -> BaseResponse:
-    """Step two of "send now": set the planned (or paused) edition sending."""
+    """Step two of "send now": plan the edition (unless it was) and set it sending; a planned,
+    held or paused one is set sending."""
     from publisher.delivery.send import begin
 
     web = context()
-    planned = web.app.store.editions.get(key)
+    planned = web.app.store.editions.get(key) or _record(key)
     if planned is None:
-        abort(404)
+        flash(f"{key} is no longer the current edition: choose it again.", "error")
+        return redirect(url_for("admin.dashboard"))
     try:
         status = begin(web.app.store.deliveries, planned)
     except UserError as exc:
@@ -204,11 +214,8 @@ def cancel(key: str) -> BaseResponse:
     if planned is None or planned.edition.id is None:
         abort(404)
     cancellable = (EditionStatus.PLANNED, EditionStatus.HELD, EditionStatus.PAUSED)
-    done = web.app.store.deliveries.set_status(
-        planned.edition.id,
-        EditionStatus.CANCELLED,
-        reason="cancelled by an editor",
-        only_from=cancellable,
+    done = web.app.store.deliveries.cancel(
+        planned.edition.id, reason="cancelled by an editor", only_from=cancellable, now=now()
     )
     if done:
         log.warning("editor cancelled edition=%s", key)
@@ -256,7 +263,6 @@ def _zone() -> Any:
 def _current(kind: EditionKind, *, plan: bool) -> PlannedEdition:
     """The current edition of a kind: planned into the database when `plan`."""
     from publisher.models import PlannedEdition
-    from publisher.pipeline import mailer
 
     web = context()
     edition = new_edition(kind, now(), _zone())
@@ -266,6 +272,22 @@ def _current(kind: EditionKind, *, plan: bool) -> PlannedEdition:
     return found or PlannedEdition(
         edition=edition, variants=0, deliveries=0, skipped=0, created=False
     )
+
+
+def _record(key: str) -> PlannedEdition | None:
+    """Plan the edition `key` names now, if it is still the current one of its kind (a
+    manual edition's key names the moment the editor asked for it)."""
+    kind_name, _, moment = key.partition(":")
+    try:
+        kind = EditionKind(kind_name)
+    except ValueError:
+        return None
+    edition = new_edition(kind, now(), _zone())
+    if kind is EditionKind.MANUAL:
+        edition = replace(edition, key=f"manual:{moment}")
+    elif edition.key != key:
+        return None
+    return mailer(context().app).record(edition, now=now())
 
 
 def _history_of(planned: PlannedEdition) -> EditionProgress:

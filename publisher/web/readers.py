@@ -77,7 +77,11 @@ def _sign_up(new: NewSubscriber) -> Subscription | None:
     web = context()
     store = web.app.store.subscribers
     found = store.by_email(new.email)
-    if found is not None and found.status is not SubscriberStatus.PENDING:
+    if found is not None and found.status is SubscriberStatus.UNSUBSCRIBED:
+        store.resubscribe(found.id, new, now=now())
+        found = store.by_id(found.id)
+        log.info("sign-up again subscriber=%d", found.id if found else 0)
+    elif found is not None and found.status is not SubscriberStatus.PENDING:
         log.info("sign-up for a known address subscriber=%d status=%s", found.id, found.status)
         return None
     subscriber = found or store.add(new, now=now())
