@@ -306,6 +306,9 @@ class WebSettings(_Strict):
     # Sign-ups per client address (flask-limiter syntax): a form must not become a mail cannon.
     subscribe_limit: str = "5 per minute; 30 per hour"
     login_limit: str = "10 per minute; 50 per hour"
+    # An edition sent to fewer readers is not in the web archive: its articles (and a
+    # local-morning slot's key) would tell what those few readers chose.
+    archive_min_readers: int = Field(default=5, ge=1)
 
 
 class SecuritySettings(_Strict):

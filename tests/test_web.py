@@ -57,6 +57,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
             for slug in SECTIONS
         ],
         delivery={"transport": "outbox", "outbox": {"path": "outbox"}},
+        web={"archive_min_readers": 1},
     )
     raw["site"]["url"] = "http://localhost"
     built = open_app(settings_from_dict(raw, base_dir=tmp_path))
@@ -416,6 +417,16 @@ def test_archive_shows_editions_without_reader_data(client: Any, app: App) -> No
     for private in (ana.email, "Ana", token(app, ana, Purpose.UNSUBSCRIBE), "/unsubscribe/"):
         assert private not in page
     assert client.get("/archive/daily:1999-01-01").status_code == 404
+    web = client.application
+    web.extensions["publisher"].app = App(
+        settings=app.settings.model_copy(
+            update={"web": app.settings.web.model_copy(update={"archive_min_readers": 2})}
+        ),
+        store=app.store,
+        http=app.http,
+    )
+    assert client.get(f"/archive/{edition.key}").status_code == 404  # one reader: private
+    assert edition.key not in client.get("/archive/").get_data(as_text=True)
 
 
 def test_healthz(client: Any) -> None:
@@ -471,3 +482,17 @@ def test_confirmations_to_one_address_are_limited_whoever_asks(web: Any, app: Ap
         assert "Check your inbox" in answer.get_data(as_text=True)
     web.extensions["publisher"].mailroom.close()
     assert len(outbox_messages(app, wait=0)) == CONFIRMATIONS
+
+
+def test_an_editors_send_is_never_held(client: Any, app: App) -> None:
+    """No reader has anything new: a scheduled edition would be held (no articles); the
+    editor's own send goes on and is done at once."""
+    from publisher.models import EditionStatus
+
+    sign_in(client)
+    client.post("/admin/send", data={"kind": "daily", "csrf_token": csrf(client, "/admin/")})
+    key = new_edition(EditionKind.DAILY, datetime.now(UTC), app.settings.site.zone).key
+    client.post(f"/admin/editions/{key}/start", data={"csrf_token": csrf(client, "/admin/")})
+    planned = app.store.editions.get(key)
+    assert planned is not None and planned.deliveries == 0
+    assert app.store.deliveries.status(planned.edition.id)[0] is EditionStatus.DONE

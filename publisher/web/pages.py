@@ -99,8 +99,10 @@ def media(name: str) -> Response:
 @blueprint.get("/archive/")
 def archive() -> str:
     """The editions sent, newest first."""
+    settings = context().app.settings
     found = context().app.store.editions.history(100)
-    shown = [item for item in found if item.status in _ARCHIVED and item.recipients]
+    least = settings.web.archive_min_readers
+    shown = [item for item in found if item.status in _ARCHIVED and item.recipients >= least]
     return render_template("web/archive.html", editions=shown, **_site())
 
 
@@ -111,6 +113,8 @@ def archived_edition(key: str) -> str:
     planned = web.app.store.editions.get(key)
     status = planned and web.app.store.deliveries.status(planned.edition.id or 0)[0]
     if planned is None or status not in _ARCHIVED or planned.edition.id is None:
+        abort(404)
+    if planned.deliveries < web.app.settings.web.archive_min_readers:
         abort(404)
     variants = web.app.store.editions.variants(planned.edition.id)
     ids = dict.fromkeys(i for _, article_ids in variants.values() for i in article_ids)
