@@ -161,10 +161,11 @@ def test_cli_add_import_list_export_remove(project: Path):
     listed = json.loads(run_cli("subscribers", "list", "--json", cwd=project).stdout)
     assert listed["count"] == 3
     assert set(listed["subscribers"][0]) == {
-        *("email", "name", "status", "sections", "frequency", "timezone", "hour")
+        *("email", "name", "status", "sections", "frequency", "timezone", "hour", "languages")
     }
     exported = run_cli("subscribers", "export", cwd=project).stdout
-    assert exported.splitlines()[0] == "email,name,sections,status,frequency,timezone,hour"
+    header = "email,name,sections,status,frequency,timezone,hour,languages"
+    assert exported.splitlines()[0] == header
     assert run_cli("subscribers", "remove", "ana@example.com", cwd=project).returncode == 0
     again = run_cli("subscribers", "remove", "ana@example.com", cwd=project)
     assert again.returncode == 2 and "not subscribed" in again.stderr
@@ -179,11 +180,11 @@ def test_zone_and_hour_come_in_by_command_and_csv_and_go_out_again(tmp_path):
     store = Store.open(f"sqlite:///{tmp_path / 'zones.db'}")
     try:
         rows = (
-            "email,sections,timezone,hour\n"
-            "a@example.org,world,Asia/Kolkata,06:00\n"
-            "b@example.org,world,,\n"
-            "c@example.org,world,Mars/Olympus,7\n"
-            "d@example.org,world,Europe/Paris,24\n"
+            "email,sections,timezone,hour,languages\n"
+            "a@example.org,world,Asia/Kolkata,06:00,es;fr\n"
+            "b@example.org,world,,,\n"
+            "c@example.org,world,Mars/Olympus,7,\n"
+            "d@example.org,world,Europe/Paris,24,\n"
         )
         report = import_csv(
             io.StringIO(rows),
@@ -200,7 +201,8 @@ def test_zone_and_hour_come_in_by_command_and_csv_and_go_out_again(tmp_path):
         b = store.subscribers.by_email("b@example.org")
         assert (a.timezone, a.hour) == ("Asia/Kolkata", 6) and (b.timezone, b.hour) == (None, None)
         exported = export_csv(store.subscribers.iter())
-        assert "a@example.org,,world,confirmed,daily,Asia/Kolkata,06:00" in exported
+        assert a.languages == ("es", "fr") and b.languages == ()
+        assert "a@example.org,,world,confirmed,daily,Asia/Kolkata,06:00,es;fr" in exported
         again = Store.open(f"sqlite:///{tmp_path / 'again.db'}")
         back = import_csv(
             io.StringIO(exported),
