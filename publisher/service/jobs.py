@@ -12,6 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from publisher.app import App
 from publisher.delivery.send import begin, notify_editors
+from publisher.digest.build import Mailer
 from publisher.digest.hold import hold_reasons
 from publisher.errors import PublisherError
 from publisher.models import Edition, EditionKind, EditionStatus, PlannedEdition, Subscriber
@@ -48,6 +49,7 @@ class Jobs:
         self.triggers: dict[EditionKind, CronTrigger] = edition_triggers(app.settings)
         self.grace = timedelta(minutes=app.settings.digest.grace_minutes)
         self._groups_seen: tuple[Any, list[tuple[str | None, int | None, int]]] | None = None
+        self._planner: Mailer | None = None
 
     def gather(self) -> None:
         """Gather every section, rewrite the feeds that changed, update the related index."""
@@ -140,9 +142,9 @@ class Jobs:
             ]
 
         edition = Edition(key=slot.key, kind=EditionKind.DAILY, cutoff=slot.at)
-        planned = mailer(self.app).record(
-            edition, now=now, audience=audience, local_date=local_date
-        )
+        if self._planner is None:  # made once: a slot's planning needs no related links
+            self._planner = mailer(self.app)
+        planned = self._planner.record(edition, now=now, audience=audience, local_date=local_date)
         assert planned.edition.id is not None
         status, _ = self.app.store.deliveries.status(planned.edition.id)
         if status is EditionStatus.PLANNED:

@@ -115,7 +115,9 @@ subscribers = Table(
     Column("last_daily", String(10)),
     Column("languages", JSON),  # the languages they read; empty: every language
     Index(None, "status", "frequency"),
-    Index(None, "timezone", "hour"),
+    # A tick's question (see SubscriberStore.due): with every equality in one index, SQLite
+    # picks it over (status, frequency) even without ANALYZE statistics.
+    Index(None, "timezone", "hour", "status", "frequency"),
     Index(None, "updated_at"),
 )
 
