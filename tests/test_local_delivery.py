@@ -127,6 +127,7 @@ def test_a_week_of_ticks_serves_every_reader_once_a_local_date_at_their_hour(
                     assert planned_at == START
                 offset = due.astimezone(zone).utcoffset()
                 assert key == slot_key(local_date, local_hour, offset)
+        assert all(item.recipients for item in app.store.editions.history(1000))
         # The clock changes, as the readers saw them.
         berlin = dict((k[6:16], c) for k, c, _ in got["europe-berlin-7@example.org"])
         assert berlin["2027-03-27"].hour == 6 and berlin["2027-03-28"].hour == 5
@@ -239,6 +240,9 @@ def test_a_reader_who_moves_zone_gets_one_digest_a_local_date(
         run_ticks(jobs, moved_at, datetime(2027, 4, 1, 12, tzinfo=UTC))
         got = [key[6:16] for key, _, _ in served(app)["nomad@example.org"]]
         assert got == dates
+        # A slot whose readers were all served that date is not made at all (an empty
+        # edition would be held as "no articles" and the editors mailed for nothing).
+        assert all(item.recipients for item in app.store.editions.history(100))
     finally:
         app.close()
 

@@ -135,6 +135,10 @@ class Jobs:
                 return None  # planned and started before (a reader who came late waits a day)
         local_date = slot.local_date.isoformat()
         subscribers = self.app.store.subscribers
+        if existing is None and not any(
+            subscribers.any_due(zone, hour, local_date) for zone, hour in slot.groups
+        ):
+            return None  # everyone of it was served that date already (moved here, say)
 
         def audience() -> list[Subscriber]:
             return [

@@ -186,24 +186,23 @@ class SubscriberStore:
         with self.db.reading() as conn:
             return [(row[0], row[1], row[2]) for row in conn.execute(query)]
 
-    def change_marker(self) -> tuple[int, datetime | None]:
-        """(how many readers, the latest change to one): equal twice means nobody was added,
-        removed or changed in between (both read from indexes)."""
-        query = select(func.count(), func.max(subscribers.c.updated_at))
+    def change_marker(self) -> datetime | None:
+        """The latest change to any reader (from an index: a tick can ask it every time).
+        The same twice means nobody was added or changed in between; a reader removed is
+        not seen, and needs not be: their group then has nobody due."""
+        query = select(func.max(subscribers.c.updated_at))
         with self.db.reading() as conn:
-            count, latest = conn.execute(query).one()
-        return int(count), latest
+            return conn.execute(query).scalar_one()
+
+    def any_due(self, timezone: str | None, hour: int | None, local_date: str) -> bool:
+        """True when a reader of this (zone, hour) is not yet served on `local_date`."""
+        query = _due(select(subscribers.c.id), timezone, hour, local_date).limit(1)
+        with self.db.reading() as conn:
+            return conn.execute(query).first() is not None
 
     def due(self, timezone: str | None, hour: int | None, local_date: str) -> Iterator[Subscriber]:
         """The confirmed daily readers of one (zone, hour) not yet served on `local_date`."""
-        query = (
-            select(subscribers)
-            .where(subscribers.c.status == SubscriberStatus.CONFIRMED.value)
-            .where(subscribers.c.frequency == Frequency.DAILY.value)
-            .where(_is(subscribers.c.timezone, timezone), _is(subscribers.c.hour, hour))
-            .where(subscribers.c.last_daily.is_(None) | (subscribers.c.last_daily < local_date))
-            .order_by(subscribers.c.id)
-        )
+        query = _due(select(subscribers), timezone, hour, local_date).order_by(subscribers.c.id)
         with self.db.engine.connect() as conn:
             for row in conn.execution_options(yield_per=2000).execute(query):
                 yield _subscriber(row)
@@ -213,6 +212,16 @@ class SubscriberStore:
         with self.db.writing() as conn:
             result = conn.execute(delete(subscribers).where(subscribers.c.email == email))
         return result.rowcount == 1
+
+
+def _due(query: Any, timezone: str | None, hour: int | None, local_date: str) -> Any:
+    """Confirmed daily readers of one (zone, hour) not yet served on `local_date`."""
+    return (
+        query.where(_is(subscribers.c.timezone, timezone), _is(subscribers.c.hour, hour))
+        .where(subscribers.c.status == SubscriberStatus.CONFIRMED.value)
+        .where(subscribers.c.frequency == Frequency.DAILY.value)
+        .where(subscribers.c.last_daily.is_(None) | (subscribers.c.last_daily < local_date))
+    )
 
 
 def _is(column: Any, value: object) -> Any:
