@@ -496,3 +496,15 @@ def test_an_editors_send_is_never_held(client: Any, app: App) -> None:
     planned = app.store.editions.get(key)
     assert planned is not None and planned.deliveries == 0
     assert app.store.deliveries.status(planned.edition.id)[0] is EditionStatus.DONE
+
+
+def test_the_hour_is_asked_only_when_readers_get_their_own_morning(app: App) -> None:
+    site_wide = create_web(app).test_client().get("/subscribe").get_data(as_text=True)
+    assert "When it arrives" not in site_wide
+    assert 'name="timezone" type="hidden"' in site_wide  # kept for a later switch
+    digest = app.settings.digest.model_copy(update={"delivery": "local"})
+    local = App(
+        settings=app.settings.model_copy(update={"digest": digest}), store=app.store, http=app.http
+    )
+    page = create_web(local).test_client().get("/subscribe").get_data(as_text=True)
+    assert "When it arrives" in page and 'name="hour"' in page

@@ -50,7 +50,8 @@ def create_web(app: App, *, mailroom: Mailroom | None = None) -> Flask:
     web.register_blueprint(readers.blueprint)
     web.register_blueprint(admin.blueprint)
     web.after_request(_security_headers)
-    web.context_processor(lambda: {"site": settings.site})
+    local = settings.digest.delivery == "local"
+    web.context_processor(lambda: {"site": settings.site, "local_delivery": local})
     web.register_error_handler(HTTPException, _error_page)
     return web
 
