@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, true, update
+from sqlalchemy import Connection, bindparam, func, insert, select, true, update
 
 from publisher.models import (
     Article,
@@ -332,14 +332,14 @@ def _of_slot(slot: str) -> Any:
 
 def _mark_served(conn: Connection, record: EditionRecord) -> None:
     """Readers of a local-morning slot: served for its local date (never again that date)."""
-    if not record.local_date:
+    if not record.local_date or not record.served:
         return
-    for chunk in chunks(list(record.served)):
-        conn.execute(
-            update(subscribers)
-            .where(subscribers.c.id.in_(chunk))
-            .values(last_daily=record.local_date)
-        )
+    served = (
+        update(subscribers)
+        .where(subscribers.c.id == bindparam("served_id"))
+        .values(last_daily=record.local_date)
+    )
+    conn.execute(served, [{"served_id": reader} for reader in record.served])
 
 
 def _summary(conn: Connection, row: Any, *, created: bool) -> PlannedEdition:
