@@ -309,6 +309,9 @@ class WebSettings(_Strict):
     # An edition sent to fewer readers is not in the web archive: its articles (and a
     # local-morning slot's key) would tell what those few readers chose.
     archive_min_readers: int = Field(default=5, ge=1)
+    # Where the rate limits count (flask-limiter's storage URI): each process's memory by
+    # default; with several web processes, a shared store such as "redis://host:6379".
+    limiter_storage: str = "memory://"
 
 
 class SecuritySettings(_Strict):

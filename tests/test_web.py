@@ -508,3 +508,12 @@ def test_the_hour_is_asked_only_when_readers_get_their_own_morning(app: App) -> 
     )
     page = create_web(local).test_client().get("/subscribe").get_data(as_text=True)
     assert "When it arrives" in page and 'name="hour"' in page
+
+
+def test_the_rate_limits_count_where_the_settings_say(app: App) -> None:
+    assert create_web(app).config["RATELIMIT_STORAGE_URI"] == "memory://"
+    shared = app.settings.web.model_copy(update={"limiter_storage": "memory://?shared=1"})
+    other = App(
+        settings=app.settings.model_copy(update={"web": shared}), store=app.store, http=app.http
+    )
+    assert create_web(other).config["RATELIMIT_STORAGE_URI"] == "memory://?shared=1"
