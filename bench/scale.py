@@ -28,8 +28,9 @@ from sqlalchemy import func, select
 from publisher.models import EditionStatus
 from publisher.store.schema import deliveries
 from tests.browser import free_port
+from tests.test_delivery_crash import project, publisher
 from tests.test_plan_safety import fill
-from tests.test_scale import SINK, planned_and_started, project, publisher
+from tests.test_scale import SINK, planned_and_started
 
 PG_ADMIN = os.environ.get("PUBLISHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -59,7 +60,7 @@ def one_run(url: str, readers: int, workers: int) -> tuple[float, float]:
         assert sink.stdout is not None and sink.stdout.readline().strip() == b"ready"
         try:
             fill(url, readers)
-            project(folder, url, port)
+            project(folder, url, port, lease=2, batch=200, timeout=10)
             store, edition_id = planned_and_started(folder, url, readers=readers)
             started = time.perf_counter()
             running = [publisher(folder, "worker") for _ in range(workers)]

@@ -25,7 +25,11 @@ CONNECTIONS = 4
 KILLS = 4
 
 
-def project(tmp_path: Path, url: str, port: int) -> Path:
+def project(
+    tmp_path: Path, url: str, port: int, *, lease: float = 1.5, batch: int = 100, timeout: float = 5
+) -> Path:
+    """Settings for sending every section to the SMTP server on `port`; a short `lease` so
+    that a restarted sender takes over a dead one's rows soon."""
     sections = "".join(
         f'[[sections]]\nslug = "{slug}"\ntitle = "{slug.title()}"\n\n' for slug in SECTIONS
     )
@@ -33,10 +37,9 @@ def project(tmp_path: Path, url: str, port: int) -> Path:
         '[site]\nname = "TodayPress"\nurl = "https://todaypress.example"\n\n'
         f'[storage]\nurl = "{url}"\n\n{sections}'
         "[digest]\nrelated_links = 0\n\n"
-        # A short lease: a restarted send takes over the dead one's rows soon.
-        '[delivery]\ntransport = "smtp"\nlease_seconds = 1.5\nbatch = 100\n\n'
+        f'[delivery]\ntransport = "smtp"\nlease_seconds = {lease}\nbatch = {batch}\n\n'
         f'[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\nconnections = {CONNECTIONS}\n'
-        "timeout = 5\n",
+        f"timeout = {timeout}\n",
         encoding="utf-8",
     )
     return tmp_path
@@ -44,6 +47,7 @@ def project(tmp_path: Path, url: str, port: int) -> Path:
 
 def publisher(folder: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PUBLISHER_SECRET_KEY": "crash-test-secret-0123456789"}
+    env.pop("PUBLISHER_DATABASE_URL", None)  # the settings file names the database
     return subprocess.Popen(
         [sys.executable, "-m", "publisher", *args],
         cwd=folder,

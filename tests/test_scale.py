@@ -6,7 +6,6 @@ worker had in flight)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,41 +20,12 @@ from publisher.models import EditionStatus
 from publisher.store import Store
 from publisher.store.schema import deliveries, subscribers
 from tests.browser import free_port
-from tests.test_plan_safety import SECTIONS, fill
+from tests.test_delivery_crash import CONNECTIONS, project, publisher
+from tests.test_plan_safety import fill
 
 READERS = 10_000
 WORKERS = 4
-CONNECTIONS = 4
 SINK = Path(__file__).with_name("smtp_sink.py")
-
-
-def project(folder: Path, url: str, port: int) -> Path:
-    sections = "".join(
-        f'[[sections]]\nslug = "{slug}"\ntitle = "{slug.title()}"\n\n' for slug in SECTIONS
-    )
-    (folder / "settings.toml").write_text(
-        '[site]\nname = "TodayPress"\nurl = "https://todaypress.example"\n\n'
-        f'[storage]\nurl = "{url}"\n\n{sections}'
-        "[digest]\nrelated_links = 0\n\n"
-        '[delivery]\ntransport = "smtp"\nlease_seconds = 2\nbatch = 200\n\n'
-        f'[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\nconnections = {CONNECTIONS}\n'
-        "timeout = 10\n",
-        encoding="utf-8",
-    )
-    return folder
-
-
-def publisher(folder: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PUBLISHER_SECRET_KEY": "scale-test-secret-0123456789"}
-    env.pop("PUBLISHER_DATABASE_URL", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "publisher", *args],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def planned_and_started(folder: Path, url: str, readers: int = READERS) -> tuple[Store, int]:
@@ -91,7 +61,7 @@ def run_workers(folder: Path, url: str, tmp_path: Path, kill_at: int | None) -> 
     workers: list[subprocess.Popen[str]] = []
     try:
         assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
-        project(folder, url, port)
+        project(folder, url, port, lease=2, batch=200, timeout=10)
         store, edition_id = planned_and_started(folder, url)
         workers = [publisher(folder, "worker") for _ in range(WORKERS)]
         owner = workers[0].stderr.readline().split()[1]  # "worker OWNER sending through …"

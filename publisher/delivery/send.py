@@ -127,10 +127,25 @@ def notify_editors(settings: Settings, subject: str, body: str, *, now: datetime
 
 @dataclass(frozen=True, kw_only=True)
 class Subscription:
-    """The outcome of a sign-up: the subscriber, and whether this call added them."""
+    """The outcome of a sign-up: the subscriber, whether this call added them, and whether
+    they are to be asked to confirm (False: already subscribed, or suppressed)."""
 
     subscriber: Subscriber
     created: bool
+    to_confirm: bool = True
+
+
+def enrol(subscribers: SubscriberStore, new: NewSubscriber, *, now: datetime) -> Subscription:
+    """Store a sign-up: a new address as pending; one that unsubscribed as pending again
+    (with a new secret); one already pending as it is. Any other is left alone."""
+    found = subscribers.by_email(new.email)
+    if found is not None and found.status is SubscriberStatus.UNSUBSCRIBED:
+        subscribers.resubscribe(found.id, new, now=now)  # they confirm again
+        found = subscribers.by_id(found.id)
+    elif found is not None and found.status is not SubscriberStatus.PENDING:
+        return Subscription(subscriber=found, created=False, to_confirm=False)
+    subscriber = found or subscribers.add(new, now=now)
+    return Subscription(subscriber=subscriber, created=found is None)
 
 
 def subscribe(
@@ -145,15 +160,11 @@ def subscribe(
     pending, send the request again (people lose mail). A confirmed address is a UserError.
     The subscriber is stored before the mail goes: when the transport fails (TransportError),
     calling again sends it."""
-    found = subscribers.by_email(new.email)
-    if found is not None and found.status is SubscriberStatus.UNSUBSCRIBED:
-        subscribers.resubscribe(found.id, new, now=now)  # they confirm again
-        found = subscribers.by_id(found.id)
-    elif found is not None and found.status is not SubscriberStatus.PENDING:
-        raise UserError(f"{new.email} is already subscribed ({found.status.value})")
-    subscriber = found or subscribers.add(new, now=now)
-    send_confirmation(notices, transport, subscriber, now=now)
-    return Subscription(subscriber=subscriber, created=found is None)
+    done = enrol(subscribers, new, now=now)
+    if not done.to_confirm:
+        raise UserError(f"{new.email} is already subscribed ({done.subscriber.status.value})")
+    send_confirmation(notices, transport, done.subscriber, now=now)
+    return done
 
 
 def _stand_in(mailer: Mailer, email: str, now: datetime) -> Subscriber:

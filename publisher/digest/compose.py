@@ -41,17 +41,16 @@ class _EditionState:
     def __init__(self, mailer: Mailer, edition: Edition) -> None:
         store = mailer.store
         assert edition.id is not None
-        stored = store.editions.variants(edition.id)
-        languages = store.editions.variant_languages(edition.id)
-        wanted = {i for _, ids in stored.values() for i in ids}
+        stored = store.editions.variants_in_languages(edition.id)
+        wanted = {i for _, ids, _ in stored.values() for i in ids}
         found = store.articles.by_ids(wanted)
         self.variants = {
             variant_id: Variant(
                 fingerprint=fingerprint,
                 articles=tuple(found[i][0] for i in ids if i in found),
-                language=languages.get(variant_id, ""),
+                language=language,
             )
-            for variant_id, (fingerprint, ids) in stored.items()
+            for variant_id, (fingerprint, ids, language) in stored.items()
         }
         self.mailer = mailer
         self.related = mailer.related(wanted)

@@ -87,12 +87,8 @@ class Jobs:
                     self.grace.total_seconds() // 60,
                 )
             return None
-        planned = mailer(self.app).record(edition, now=now)
-        assert planned.edition.id is not None
-        status, _ = self.app.store.deliveries.status(planned.edition.id)
-        # Only a fresh plan starts here: a paused or cancelled edition waits for an editor.
-        if status is EditionStatus.PLANNED:
-            status = self._hold_or_begin(planned)
+        planned = self._mailer().record(edition, now=now)
+        status = self._start(planned)
         log.info(
             "edition due key=%s fire=%s created=%s status=%s recipients=%d",
             planned.edition.key,
@@ -146,13 +142,8 @@ class Jobs:
             ]
 
         edition = Edition(key=slot.key, kind=EditionKind.DAILY, cutoff=slot.at)
-        if self._planner is None:  # made once: a slot's planning needs no related links
-            self._planner = mailer(self.app)
-        planned = self._planner.record(edition, now=now, audience=audience, local_date=local_date)
-        assert planned.edition.id is not None
-        status, _ = self.app.store.deliveries.status(planned.edition.id)
-        if status is EditionStatus.PLANNED:
-            status = self._hold_or_begin(planned)
+        planned = self._mailer().record(edition, now=now, audience=audience, local_date=local_date)
+        status = self._start(planned)
         log.info(
             "slot due key=%s created=%s status=%s recipients=%d skipped=%d",
             slot.key,
@@ -163,11 +154,26 @@ class Jobs:
         )
         return planned
 
+    def _mailer(self) -> Mailer:
+        """The planner of scheduled editions, made once (planning needs no related links)."""
+        if self._planner is None:
+            self._planner = mailer(self.app)
+        return self._planner
+
+    def _start(self, planned: PlannedEdition) -> EditionStatus:
+        """Start a freshly planned edition (or hold it); one paused, held or cancelled before
+        waits for an editor. The edition's status after."""
+        assert planned.edition.id is not None
+        status, _ = self.app.store.deliveries.status(planned.edition.id)
+        return self._hold_or_begin(planned) if status is EditionStatus.PLANNED else status
+
     def _hold_or_begin(self, planned: PlannedEdition) -> EditionStatus:
         """Set the edition sending, or hold it for an editor when it looks wrong."""
         settings = self.app.settings
+        if not settings.digest.hold:
+            return begin(self.app.store.deliveries, planned)
         reasons = hold_reasons(self.app.store, planned.edition, settings.digest)
-        if not settings.digest.hold or not reasons:
+        if not reasons:
             return begin(self.app.store.deliveries, planned)
         assert planned.edition.id is not None
         reason = "; ".join(reasons)

@@ -91,11 +91,23 @@ class EditionStore:
 
     def variants(self, edition_id: int) -> dict[int, tuple[str, list[str]]]:
         """An edition's variants: id → (fingerprint, article ids in order)."""
+        stored = self.variants_in_languages(edition_id)
+        return {variant_id: (fp, ids) for variant_id, (fp, ids, _) in stored.items()}
+
+    def variants_in_languages(self, edition_id: int) -> dict[int, tuple[str, list[str], str]]:
+        """An edition's variants: id → (fingerprint, article ids in order, the language of
+        its words; empty: the site's)."""
         query = select(
-            edition_variants.c.id, edition_variants.c.fingerprint, edition_variants.c.article_ids
+            edition_variants.c.id,
+            edition_variants.c.fingerprint,
+            edition_variants.c.article_ids,
+            edition_variants.c.language,
         ).where(edition_variants.c.edition_id == edition_id)
         with self.db.reading() as conn:
-            return {row.id: (row.fingerprint, list(row.article_ids)) for row in conn.execute(query)}
+            return {
+                row.id: (row.fingerprint, list(row.article_ids), row.language or "")
+                for row in conn.execute(query)
+            }
 
     def article_counts(
         self, kind: EditionKind, *, before: int, limit: int, slot: str = ""
@@ -157,22 +169,22 @@ class EditionStore:
         with self.db.reading() as conn:
             return {(row[0], row[1]): row[2] for row in conn.execute(query)}
 
-    def variant_languages(self, edition_id: int) -> dict[int, str]:
-        """The language of each variant's words (empty: the site's), by variant id."""
-        query = select(edition_variants.c.id, edition_variants.c.language).where(
-            edition_variants.c.edition_id == edition_id
-        )
-        with self.db.reading() as conn:
-            return {row.id: row.language or "" for row in conn.execute(query)}
-
     def history(self, limit: int = 50) -> list[EditionProgress]:
         """The newest editions first, with their deliveries counted by state."""
         newest = select(editions).order_by(editions.c.created_at.desc(), editions.c.id.desc())
+        return self._progress_of(newest.limit(limit))
+
+    def progress(self, key: str) -> EditionProgress | None:
+        """One edition with its deliveries counted by state, or None."""
+        found = self._progress_of(select(editions).where(editions.c.key == key))
+        return found[0] if found else None
+
+    def _progress_of(self, query: Any) -> list[EditionProgress]:
         counts = select(
             deliveries.c.edition_id, deliveries.c.state, func.count().label("n")
         ).group_by(deliveries.c.edition_id, deliveries.c.state)
         with self.db.reading() as conn:
-            rows = conn.execute(newest.limit(limit)).all()
+            rows = conn.execute(query).all()
             by_state: dict[int, dict[str, int]] = defaultdict(dict)
             ids = [row.id for row in rows]
             for row in conn.execute(counts.where(deliveries.c.edition_id.in_(ids))):

@@ -147,7 +147,7 @@ def test_send() -> BaseResponse:
     kind = _kind(request.form.get("kind", "daily"))
     try:
         email = normalise_email(request.form.get("email", ""))
-        planned = _current(kind, plan=False)
+        planned = _current(kind)
         transport = build_transport(web.app.settings)
         try:
             subject = send_test(mailer(web.app), transport, planned, email, now=now())
@@ -167,7 +167,7 @@ def plan_send() -> str:
     from publisher.delivery.transports import destination
 
     web = context()
-    found = _current(_kind(request.form.get("kind", "daily")), plan=False)
+    found = _current(_kind(request.form.get("kind", "daily")))
     stored = found.edition.id is not None
     if not stored:
         builder = mailer(web.app)
@@ -179,7 +179,7 @@ def plan_send() -> str:
         "web/admin/confirm_send.html",
         planned=found,
         stored=stored,
-        progress=_progress(_history_of(found)) if stored else None,
+        progress=_progress_of(found.edition.key) if stored else None,
         destination=destination(web.app.settings),
     )
 
@@ -228,19 +228,13 @@ def cancel(key: str) -> BaseResponse:
 @blueprint.get("/editions/<key>")
 def edition(key: str) -> str:
     """An edition's progress, updated live."""
-    planned = context().app.store.editions.get(key)
-    if planned is None:
-        abort(404)
-    return render_template("web/admin/edition.html", progress=_progress(_history_of(planned)))
+    return render_template("web/admin/edition.html", progress=_progress_of(key))
 
 
 @blueprint.get("/api/editions/<key>")
 def edition_json(key: str) -> dict[str, Any]:
     """An edition's progress as JSON (what the progress page polls)."""
-    planned = context().app.store.editions.get(key)
-    if planned is None:
-        abort(404)
-    return _progress(_history_of(planned))
+    return _progress_of(key)
 
 
 @blueprint.get("/api/editions")
@@ -260,15 +254,10 @@ def _zone() -> Any:
     return context().app.settings.site.zone
 
 
-def _current(kind: EditionKind, *, plan: bool) -> PlannedEdition:
-    """The current edition of a kind: planned into the database when `plan`."""
-    from publisher.models import PlannedEdition
-
-    web = context()
+def _current(kind: EditionKind) -> PlannedEdition:
+    """The current edition of a kind: as planned, or (not stored yet) without counts."""
     edition = new_edition(kind, now(), _zone())
-    if plan:
-        return mailer(web.app).record(edition, now=now())
-    found = web.app.store.editions.get(edition.key)
+    found = context().app.store.editions.get(edition.key)
     return found or PlannedEdition(
         edition=edition, variants=0, deliveries=0, skipped=0, created=False
     )
@@ -290,20 +279,12 @@ def _record(key: str) -> PlannedEdition | None:
     return mailer(context().app).record(edition, now=now())
 
 
-def _history_of(planned: PlannedEdition) -> EditionProgress:
-    store = context().app.store
-    edition_id = planned.edition.id
-    assert edition_id is not None
-    status, reason = store.deliveries.status(edition_id)
-    return EditionProgress(
-        edition=planned.edition,
-        status=status,
-        reason=reason,
-        created_at=now(),
-        recipients=planned.deliveries,
-        skipped=planned.skipped,
-        states=store.deliveries.counts(edition_id),
-    )
+def _progress_of(key: str) -> dict[str, Any]:
+    """An edition's progress (see `_progress`); 404 when there is no such edition."""
+    found = context().app.store.editions.progress(key)
+    if found is None:
+        abort(404)
+    return _progress(found)
 
 
 def _progress(item: EditionProgress) -> dict[str, Any]:

@@ -54,8 +54,8 @@ class Mailroom:
             if len(times) >= CONFIRMATIONS:
                 return False
             times.append(now)
-            if len(self._sent) > 100_000:  # forget the quiet addresses first
-                for quiet in [e for e, t in self._sent.items() if not t][:50_000]:
+            if len(self._sent) > 100_000:  # forget the addresses quiet for an hour
+                for quiet in [e for e, t in self._sent.items() if now - t[-1] > 3600]:
                     del self._sent[quiet]
             return True
 

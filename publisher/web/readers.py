@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from functools import cache
 
 from flask import Blueprint, render_template, request
 
-from publisher.delivery.send import Subscription
+from publisher.delivery.send import enrol
 from publisher.errors import UserError
 from publisher.models import Frequency, Subscriber, SubscriberStatus
 from publisher.store.subscribers import NewSubscriber
@@ -71,22 +72,16 @@ def subscribe() -> str | tuple[str, int]:
     return render_template("web/check_inbox.html", email=new.email)
 
 
-def _sign_up(new: NewSubscriber) -> Subscription | None:
+def _sign_up(new: NewSubscriber) -> None:
     """Store the reader as pending and queue the confirmation; an address that is already
     subscribed (or suppressed) gets nothing, and the page does not say so."""
     web = context()
-    store = web.app.store.subscribers
-    found = store.by_email(new.email)
-    if found is not None and found.status is SubscriberStatus.UNSUBSCRIBED:
-        store.resubscribe(found.id, new, now=now())
-        found = store.by_id(found.id)
-        log.info("sign-up again subscriber=%d", found.id if found else 0)
-    elif found is not None and found.status is not SubscriberStatus.PENDING:
-        log.info("sign-up for a known address subscriber=%d status=%s", found.id, found.status)
-        return None
-    subscriber = found or store.add(new, now=now())
-    web.mailroom.confirmation(subscriber)
-    return Subscription(subscriber=subscriber, created=found is None)
+    done = enrol(web.app.store.subscribers, new, now=now())
+    reader = done.subscriber
+    if not done.to_confirm:
+        log.info("sign-up for a known address subscriber=%d status=%s", reader.id, reader.status)
+        return
+    web.mailroom.confirmation(reader)
 
 
 @blueprint.get("/confirm/<token>")
@@ -177,6 +172,7 @@ def preferences(token: str) -> str | tuple[str, int]:
     return (page, 400) if error else page
 
 
+@cache
 def _language_names(tags: tuple[str, ...]) -> list[tuple[str, str]]:
     """(tag, its name in its own language) of each language offered: "es" is "español"."""
     from babel import Locale, UnknownLocaleError
