@@ -152,7 +152,6 @@ class Subscriber:
     confirmed_at: datetime | None = None
     timezone: str | None = None  # IANA name; None: the site's zone
     hour: int | None = None  # local delivery hour; None: digest.hour
-    last_daily: str | None = None  # local date (ISO) of the last daily digest planned
     languages: tuple[str, ...] = ()  # the languages they read; (): every language
 
     @property

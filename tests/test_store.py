@@ -147,3 +147,56 @@ def test_the_migrations_build_the_schema_the_code_declares(store: Store):
         context = MigrationContext.configure(conn, opts={"compare_type": False})
         differences = compare_metadata(context, metadata)
     assert differences == []
+
+
+def test_served_dates_move_to_their_table_and_deliveries_stay(store_url: str):
+    """0009 moves each reader's last local date served out of `subscribers`; dropping the
+    column must not drop the table (a copy-and-drop would cascade to the deliveries)."""
+    engine = create_store_engine(store_url)
+    config = _config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0008")
+        insert_old_rows(conn)
+    engine.dispose()
+    upgraded = Store.open(store_url)
+    with upgraded.db.engine.connect() as conn:
+        served = conn.execute(text("SELECT subscriber_id, local_date FROM daily_served")).all()
+        kept = conn.execute(text("SELECT count(*) FROM deliveries")).scalar_one()
+    assert [tuple(row) for row in served] == [(1, "2026-12-01")]
+    assert kept == 2
+    columns = {c["name"] for c in inspect(upgraded.db.engine).get_columns("subscribers")}
+    assert "last_daily" not in columns
+    upgraded.close()
+
+
+def insert_old_rows(conn) -> None:
+    now = "2026-12-01 07:00:00"
+    for n, last in ((1, "'2026-12-01'"), (2, "NULL")):
+        conn.execute(
+            text(
+                "INSERT INTO subscribers (id, email, name, status, sections, frequency, secret,"
+                " created_at, updated_at, last_daily) VALUES (:id, :email, '', 'confirmed',"
+                f" '[\"world\"]', 'daily', 's', :now, :now, {last})"
+            ),
+            {"id": n, "email": f"r{n}@example.com", "now": now},
+        )
+    conn.execute(
+        text(
+            "INSERT INTO editions (id, key, kind, cutoff, created_at) VALUES (1, 'k', 'daily', :now, :now)"
+        ),
+        {"now": now},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO edition_variants (id, edition_id, fingerprint, article_ids) VALUES (1, 1, 'f', '[]')"
+        )
+    )
+    for n in (1, 2):
+        conn.execute(
+            text(
+                "INSERT INTO deliveries (edition_id, subscriber_id, variant_id, state, attempts,"
+                " message_id, created_at, updated_at) VALUES (1, :n, 1, 'sent', 1, :mid, :now, :now)"
+            ),
+            {"n": n, "mid": f"<{n}@x>", "now": now},
+        )

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, true, update
+from sqlalchemy import Connection, func, insert, select, true
 
 from publisher.models import (
     Article,
@@ -22,8 +22,14 @@ from publisher.models import (
     PlannedEdition,
 )
 from publisher.store.articles import article_from_row
-from publisher.store.db import Database, chunks, lock, valid_ids
-from publisher.store.schema import articles, deliveries, edition_variants, editions, subscribers
+from publisher.store.db import Database, chunks, dialect_insert, lock, valid_ids
+from publisher.store.schema import (
+    articles,
+    daily_served,
+    deliveries,
+    edition_variants,
+    editions,
+)
 
 log = logging.getLogger(__name__)
 CARRYING = [state.value for state in DeliveryState if state.carries]
@@ -253,25 +259,29 @@ class EditionStore:
             .join(editions, editions.c.id == edition_variants.c.edition_id)
             .where(editions.c.cutoff >= since)
         )
+        # The state is tested here, not in SQL: with it in the query, SQLite reads the
+        # deliveries through the state index (every queued one of the day, for each slot)
+        # instead of through the subscriber's.
         deliveries_query = (
-            select(deliveries.c.subscriber_id, deliveries.c.variant_id)
+            select(deliveries.c.subscriber_id, deliveries.c.variant_id, deliveries.c.state)
             .join(editions, editions.c.id == deliveries.c.edition_id)
             .where(editions.c.cutoff >= since)
-            .where(deliveries.c.state.in_(CARRYING))
         )
         if subscribers is None:
-            queries = [deliveries_query]
+            queries = [deliveries_query.where(deliveries.c.state.in_(CARRYING))]
         else:
             queries = [
                 deliveries_query.where(deliveries.c.subscriber_id.in_(chunk))
                 for chunk in chunks(sorted(subscribers))
             ]
+        carrying = set(CARRYING)
         sent: dict[int, set[str]] = defaultdict(set)
         with self.db.engine.begin() as conn:
             variants = {row.id: row.article_ids for row in conn.execute(variants_query)}
             for query in queries:
                 for row in conn.execute(query):
-                    sent[row.subscriber_id].update(variants[row.variant_id])
+                    if row.state in carrying:
+                        sent[row.subscriber_id].update(variants[row.variant_id])
         return sent
 
 
@@ -346,12 +356,14 @@ def _mark_served(conn: Connection, record: EditionRecord) -> None:
     """Readers of a local-morning slot: served for its local date (never again that date)."""
     if not record.local_date or not record.served:
         return
-    served = (
-        update(subscribers)
-        .where(subscribers.c.id == bindparam("served_id"))
-        .values(last_daily=record.local_date)
+    upsert = dialect_insert(conn)(daily_served)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[daily_served.c.subscriber_id],
+        set_={"local_date": upsert.excluded.local_date},
     )
-    conn.execute(served, [{"served_id": reader} for reader in record.served])
+    rows = [{"subscriber_id": reader, "local_date": record.local_date} for reader in record.served]
+    for chunk in chunks(sorted(rows, key=lambda row: row["subscriber_id"]), 5000):
+        conn.execute(upsert, chunk)
 
 
 def _summary(conn: Connection, row: Any, *, created: bool) -> PlannedEdition:

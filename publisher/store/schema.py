@@ -108,17 +108,31 @@ subscribers = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("confirmed_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),
-    # Local morning delivery: the reader's zone and hour (None: the site's), and the local
-    # date of the last daily digest planned for them (one a local date, whatever their zone).
+    # Local morning delivery: the reader's zone and hour (None: the site's).
     Column("timezone", String(64)),
     Column("hour", Integer),
-    Column("last_daily", String(10)),
     Column("languages", JSON),  # the languages they read; empty: every language
     Index(None, "status", "frequency"),
     # A tick's question (see SubscriberStore.due): with every equality in one index, SQLite
     # picks it over (status, frequency) even without ANALYZE statistics.
     Index(None, "timezone", "hour", "status", "frequency"),
     Index(None, "updated_at"),
+)
+
+# The local date of each reader's last daily digest in local morning delivery (one a local
+# date, whatever their zone). A table of its own: a slot marks thousands of readers spread
+# over every page of `subscribers`; here the same marks fill a few hundred small pages.
+daily_served = Table(
+    "daily_served",
+    metadata,
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("local_date", String(10), nullable=False),
 )
 
 editions = Table(

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from publisher.errors import UserError
 from publisher.models import Frequency, Subscriber, SubscriberStatus
 from publisher.store.db import Database, chunks, valid_ids
-from publisher.store.schema import subscribers
+from publisher.store.schema import daily_served, subscribers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,11 +216,13 @@ class SubscriberStore:
 
 def _due(query: Any, timezone: str | None, hour: int | None, local_date: str) -> Any:
     """Confirmed daily readers of one (zone, hour) not yet served on `local_date`."""
+    served = daily_served.c.subscriber_id == subscribers.c.id
     return (
-        query.where(_is(subscribers.c.timezone, timezone), _is(subscribers.c.hour, hour))
+        query.select_from(subscribers.outerjoin(daily_served, served))
+        .where(_is(subscribers.c.timezone, timezone), _is(subscribers.c.hour, hour))
         .where(subscribers.c.status == SubscriberStatus.CONFIRMED.value)
         .where(subscribers.c.frequency == Frequency.DAILY.value)
-        .where(subscribers.c.last_daily.is_(None) | (subscribers.c.last_daily < local_date))
+        .where(daily_served.c.local_date.is_(None) | (daily_served.c.local_date < local_date))
     )
 
 
@@ -259,6 +261,5 @@ def _subscriber(row: Any) -> Subscriber:
         confirmed_at=row.confirmed_at,
         timezone=row.timezone,
         hour=row.hour,
-        last_daily=row.last_daily,
         languages=tuple(row.languages or ()),
     )
