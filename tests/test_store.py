@@ -183,20 +183,23 @@ def insert_old_rows(conn) -> None:
         )
     conn.execute(
         text(
-            "INSERT INTO editions (id, key, kind, cutoff, created_at) VALUES (1, 'k', 'daily', :now, :now)"
+            "INSERT INTO editions (id, key, kind, cutoff, created_at)"
+            " VALUES (1, 'k', 'daily', :now, :now)"
         ),
         {"now": now},
     )
     conn.execute(
         text(
-            "INSERT INTO edition_variants (id, edition_id, fingerprint, article_ids) VALUES (1, 1, 'f', '[]')"
+            "INSERT INTO edition_variants (id, edition_id, fingerprint, article_ids)"
+            " VALUES (1, 1, 'f', '[]')"
         )
     )
     for n in (1, 2):
         conn.execute(
             text(
                 "INSERT INTO deliveries (edition_id, subscriber_id, variant_id, state, attempts,"
-                " message_id, created_at, updated_at) VALUES (1, :n, 1, 'sent', 1, :mid, :now, :now)"
+                " message_id, created_at, updated_at)"
+                " VALUES (1, :n, 1, 'sent', 1, :mid, :now, :now)"
             ),
             {"n": n, "mid": f"<{n}@x>", "now": now},
         )

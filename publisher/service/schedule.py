@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -162,6 +163,7 @@ def due_slots(
     return sorted(slots.values(), key=lambda slot: (slot.at, slot.key))
 
 
+@cache  # a tick asks for every group's zone; ZoneInfo's own cache is slower than this
 def _zone(name: str | None) -> tzinfo | None:
     if not name:
         return None
