@@ -188,3 +188,19 @@ def tick(site: Site, moment: datetime) -> list[Any]:
         jobs.clock = lambda minutes=minutes: moment - timedelta(minutes=180 - minutes)
         found += jobs.tick()
     return found
+
+
+def test_an_editors_own_send_is_never_held(site: Site) -> None:
+    """The CLI's `send`: the same empty morning that holds the scheduler's daily goes out
+    (as an edition with nobody to mail) when an editor sends it by hand."""
+    import time_machine
+
+    from publisher.cli.delivery import _send
+
+    _, (status, _) = site.day(1, 0)
+    assert status is EditionStatus.HELD
+    with time_machine.travel(FIRST + timedelta(days=1, minutes=10), tick=False):
+        _send(site.app, "manual", yes=True, as_json=True)
+    [manual] = [e for e in site.app.store.editions.history() if e.edition.kind.value == "manual"]
+    assert manual.status is EditionStatus.DONE, manual.reason
+    assert len(site.mail()) == 1  # the editors heard of the held daily, not of this
