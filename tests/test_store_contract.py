@@ -18,7 +18,7 @@ from publisher.models import Edition, EditionKind, EditionRecord, Frequency, Res
 from publisher.models import EditionStatus as E
 from publisher.models import SubscriberStatus as S
 from publisher.store import Store
-from publisher.store.schema import deliveries
+from publisher.store.schema import daily_served, deliveries
 from publisher.store.subscribers import NewSubscriber
 from tests.helpers import article, put_articles
 
@@ -278,9 +278,47 @@ def test_sent_and_sent_earlier(store: Store):
         ids[1]: {"a1", "a2", "a3"},
         ids[2]: {"a1", "a2"},  # still claimed: it carries
     }
+    some = store.editions.sent(since=NOW - timedelta(days=1), subscribers=[ids[0], ids[2]])
+    assert some == {ids[0]: {"a3"}, ids[2]: {"a1", "a2"}}  # the failed row left out here too
     earlier = store.editions.sent_earlier({"a2", "a3", "zz"}, before=NOW)
     assert earlier == {ids[1]: {"a2"}, ids[2]: {"a2"}}
     assert store.editions.sent_earlier({"a3"}, before=NOW) == {}
+
+
+def test_a_slot_marks_its_readers_served_for_its_local_date(store: Store):
+    ids = readers(store, 3)
+    tokyo = dict.fromkeys(ids[:2], "Asia/Tokyo")
+    for reader, zone in tokyo.items():
+        store.subscribers.set_preferences(
+            reader, sections=("world",), frequency=DAILY, now=NOW, timezone=zone
+        )
+
+    def due(local_date: str) -> list[int]:
+        return [s.id for s in store.subscribers.due("Asia/Tokyo", None, local_date)]
+
+    def slot(key: str, local_date: str, served: list[int]) -> None:
+        record = EditionRecord(
+            variants={"v": ["w/1"]},
+            recipients=[(i, "v", f"<{key}.{i}@x>") for i in served[:1]],
+            skipped=len(served) - 1,  # served: those with nothing new too
+            served=tuple(served),
+            local_date=local_date,
+        )
+        edition = Edition(key=key, kind=EditionKind.DAILY, cutoff=NOW)
+        store.editions.record(edition, lambda: record, now=NOW)
+
+    assert due("2026-11-29") == ids[:2]
+    slot("daily:2026-11-29T07:00+09:00", "2026-11-29", ids[:2])
+    assert due("2026-11-29") == [] and due("2026-11-28") == []  # not again, not an earlier day
+    assert store.subscribers.any_due("Asia/Tokyo", None, "2026-11-29") is False
+    assert due("2026-11-30") == ids[:2]
+    slot("daily:2026-11-30T07:00+09:00", "2026-11-30", ids[:1])  # a mark moves forward
+    assert due("2026-11-30") == ids[1:2]
+    assert store.subscribers.remove("r0@example.com")  # and goes with its reader
+    assert due("2026-12-01") == ids[1:2]
+    with store.db.reading() as conn:
+        marks = conn.execute(select(daily_served.c.subscriber_id, daily_served.c.local_date))
+        assert [tuple(mark) for mark in marks] == [(ids[1], "2026-11-29")]
 
 
 # -- deliveries ----------------------------------------------------------------------------
