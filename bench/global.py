@@ -125,7 +125,7 @@ def a_day_of_ticks(folder: Path) -> tuple[float, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readers", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=3, help="each way, on fresh copies")
+    parser.add_argument("--runs", type=int, default=5, help="each way, on fresh copies")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         base = Path(work) / "base"
