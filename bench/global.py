@@ -2,9 +2,10 @@
 
 Measures the scheduler's tick (every five minutes: find the (zone, hour) groups whose hour has
 come, plan their slot into the database) over a whole day, against planning the same readers
-as one all-at-once edition (the site-wide daily), on copies of one SQLite database.
+as one all-at-once edition (the site-wide daily), on fresh copies of one database (SQLite,
+or PostgreSQL at PUBLISHER_TEST_PG).
 
-    .venv/bin/python bench/global.py [--readers 100000]
+    .venv/bin/python bench/global.py [--readers 100000] [--runs 5] [--backend postgresql]
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import argparse
 import shutil
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import ROOT, SECTIONS  # noqa: F401  (ROOT puts the repository on the import path)
+from common import SECTIONS, postgres
 
 from publisher.app import open_app
 from publisher.models import EditionKind, Frequency, SubscriberStatus
@@ -37,10 +41,10 @@ ZONES = [
 ]  # fmt: skip
 
 
-def settings(folder: Path, delivery: str) -> object:
+def settings(folder: Path, url: str, delivery: str) -> object:
     raw = base_settings(
         sections=[{"slug": slug, "title": slug.title()} for slug in SECTIONS],
-        storage={"url": f"sqlite:///{folder / 'global.db'}"},
+        storage={"url": url},
         # A short grace: a process that runs all day never catches up an earlier date.
         digest={
             "delivery": delivery,
@@ -52,8 +56,8 @@ def settings(folder: Path, delivery: str) -> object:
     return settings_from_dict(raw, base_dir=folder)
 
 
-def populate(folder: Path, readers: int) -> None:
-    app = open_app(settings(folder, "local"))
+def populate(folder: Path, url: str, readers: int) -> None:
+    app = open_app(settings(folder, url, "local"))
     stories = [
         article(
             n * 10 + i,
@@ -78,10 +82,10 @@ def populate(folder: Path, readers: int) -> None:
     app.close()
 
 
-def all_at_once(folder: Path) -> float:
+def all_at_once(folder: Path, url: str) -> float:
     """The site-wide daily edition as the scheduler makes it at 07:00: planned, checked by
     the safety hold, started (what each slot's tick does for its readers)."""
-    app = open_app(settings(folder, "site"))
+    app = open_app(settings(folder, url, "site"))
     try:
         jobs = Jobs(app, clock=lambda: DAY + timedelta(hours=7, seconds=5))
         started = time.perf_counter()
@@ -94,10 +98,10 @@ def all_at_once(folder: Path) -> float:
         app.close()
 
 
-def a_day_of_ticks(folder: Path) -> tuple[float, float, int]:
+def a_day_of_ticks(folder: Path, url: str) -> tuple[float, float, int]:
     """Every tick of one day: from 18:00 UTC the day before (Auckland's 07:00, and Pago
     Pago's 07:00 of the day before) for 24 hours, so each reader is due once."""
-    app = open_app(settings(folder, "local"))
+    app = open_app(settings(folder, url, "local"))
     try:
         jobs = Jobs(app)
         busy: list[float] = []
@@ -122,29 +126,54 @@ def a_day_of_ticks(folder: Path) -> tuple[float, float, int]:
         app.close()
 
 
+@contextmanager
+def copy_of(base_url: str, work: Path) -> Iterator[str]:
+    """A fresh copy of the populated database: a copied SQLite file, or a PostgreSQL
+    database made with the populated one as its template."""
+    if not base_url.startswith("sqlite"):
+        with postgres(template=base_url.rsplit("/", 1)[1]) as url:
+            yield url
+        return
+    target = work / f"copy-{uuid.uuid4().hex[:8]}.db"
+    shutil.copy(base_url.split(":///", 1)[1], target)  # closed: no WAL file left beside it
+    try:
+        yield f"sqlite:///{target}"
+    finally:
+        for leftover in work.glob(f"{target.name}*"):
+            leftover.unlink()
+
+
+@contextmanager
+def populated(backend: str, work: Path, readers: int) -> Iterator[str]:
+    """The database every run copies, on `backend`; its URL."""
+    with ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{work / 'base.db'}"
+        else:
+            url = stack.enter_context(postgres())
+        started = time.perf_counter()
+        populate(work, url, readers)
+        seconds = time.perf_counter() - started
+        print(f"{readers:,} readers in {len(ZONES)} zones on {backend} (made in {seconds:.1f} s)")
+        yield url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readers", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5, help="each way, on fresh copies")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as work:
-        base = Path(work) / "base"
-        base.mkdir()
-        started = time.perf_counter()
-        populate(base, args.readers)
-        seconds = time.perf_counter() - started
-        print(f"{args.readers:,} readers in {len(ZONES)} zones (made in {seconds:.1f} s)")
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
         wholes: list[float] = []
         days: list[tuple[float, float, int]] = []
-        for run in range(args.runs):
-            once = Path(work) / f"once{run}"
-            ticked = Path(work) / f"ticked{run}"
-            shutil.copytree(base, once)
-            shutil.copytree(base, ticked)
-            wholes.append(all_at_once(once))
-            days.append(a_day_of_ticks(ticked))
-            shutil.rmtree(once)
-            shutil.rmtree(ticked)
+        with populated(args.backend, work, args.readers) as base:
+            for _ in range(args.runs):
+                with copy_of(base, work) as url:
+                    wholes.append(all_at_once(work, url))
+                with copy_of(base, work) as url:
+                    days.append(a_day_of_ticks(work, url))
         # The fastest run of each: the one least disturbed by the machine's other work.
         whole = min(wholes)
         total = min(total for total, _, _ in days)

@@ -11,18 +11,13 @@ included), and "steady", the messages over the time between the first and the la
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
-from common import ROOT  # noqa: F401  (puts the repository on the import path)
+from common import postgres
 from sqlalchemy import func, select
 
 from publisher.models import EditionStatus
@@ -31,24 +26,6 @@ from tests.browser import free_port
 from tests.test_delivery_crash import project, publisher
 from tests.test_plan_safety import fill
 from tests.test_scale import SINK, planned_and_started
-
-PG_ADMIN = os.environ.get("PUBLISHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-@contextmanager
-def postgres() -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped afterwards."""
-    name = f"publisher_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield (
-            PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-            + f"/{name}"
-        )
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def one_run(url: str, readers: int, workers: int) -> tuple[float, float]:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import ARRAY, Connection, Engine, Integer, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -126,6 +126,12 @@ def lock(conn: Connection, name: str) -> None:
     if conn.dialect.name == "postgresql":
         key = zlib.crc32(f"publisher:{name}".encode())
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def id_array(ids: Iterable[int]) -> Any:
+    """A list of ids as one PostgreSQL array parameter (`column == any_(id_array(ids))`):
+    one statement however many ids, where an IN list needs a statement per chunk."""
+    return bindparam(None, sorted(ids), type_=ARRAY(Integer))
 
 
 def dialect_insert(conn: Connection) -> Any:

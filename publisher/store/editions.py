@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, true
+from sqlalchemy import Connection, any_, func, insert, literal, select, true
 
 from publisher.models import (
     Article,
@@ -22,7 +22,7 @@ from publisher.models import (
     PlannedEdition,
 )
 from publisher.store.articles import article_from_row
-from publisher.store.db import Database, chunks, dialect_insert, lock, valid_ids
+from publisher.store.db import Database, chunks, dialect_insert, id_array, lock, valid_ids
 from publisher.store.schema import (
     articles,
     daily_served,
@@ -269,6 +269,10 @@ class EditionStore:
         )
         if subscribers is None:
             queries = [deliveries_query.where(deliveries.c.state.in_(CARRYING))]
+        elif self.db.is_postgresql:
+            queries = [
+                deliveries_query.where(deliveries.c.subscriber_id == any_(id_array(subscribers)))
+            ]
         else:
             queries = [
                 deliveries_query.where(deliveries.c.subscriber_id.in_(chunk))
@@ -356,14 +360,23 @@ def _mark_served(conn: Connection, record: EditionRecord) -> None:
     """Readers of a local-morning slot: served for its local date (never again that date)."""
     if not record.local_date or not record.served:
         return
-    upsert = dialect_insert(conn)(daily_served)
-    upsert = upsert.on_conflict_do_update(
+    into = dialect_insert(conn)(daily_served)
+    if conn.dialect.name == "postgresql":
+        # One statement for the slot: an executemany waits for a round trip per reader.
+        readers = select(func.unnest(id_array(record.served)), literal(record.local_date))
+        conn.execute(_moved_on(into.from_select(["subscriber_id", "local_date"], readers)))
+        return
+    rows = [{"subscriber_id": r, "local_date": record.local_date} for r in sorted(record.served)]
+    for chunk in chunks(rows, 5000):
+        conn.execute(_moved_on(into), chunk)
+
+
+def _moved_on(upsert: Any) -> Any:
+    """The upsert of a served mark: a reader's mark moves to the new date."""
+    return upsert.on_conflict_do_update(
         index_elements=[daily_served.c.subscriber_id],
         set_={"local_date": upsert.excluded.local_date},
     )
-    rows = [{"subscriber_id": reader, "local_date": record.local_date} for reader in record.served]
-    for chunk in chunks(sorted(rows, key=lambda row: row["subscriber_id"]), 5000):
-        conn.execute(upsert, chunk)
 
 
 def _summary(conn: Connection, row: Any, *, created: bool) -> PlannedEdition:
