@@ -192,6 +192,7 @@ def test_editor_previews_tests_and_sends(client: Any, app: App) -> None:
     ).get_data(as_text=True)
     key = new_edition(EditionKind.DAILY, datetime.now(UTC), app.settings.site.zone).key
     assert f"Send {key}?" in page and "Yes, send to 1 readers" in page
+    assert "Waiting to be sent" not in page
     assert app.store.editions.get(key) is None  # nothing stored until the editor confirms
     started = client.post(
         f"/admin/editions/{key}/start", data={"csrf_token": csrf(client, "/admin/")}
@@ -456,6 +457,23 @@ def test_cancelling_a_held_edition_gives_its_articles_back(client: Any, app: App
     )
     assert sent.status_code == 302  # refused with a message: a cancelled edition stays so
     assert app.store.deliveries.status(planned.edition.id)[0] is EditionStatus.CANCELLED
+
+
+def test_send_now_names_the_editions_still_waiting(client: Any, app: App) -> None:
+    """A held daily's queued articles count as its readers': an editor's send made meanwhile
+    leaves them out, and the confirmation page says which edition holds them."""
+    from publisher.models import EditionStatus
+
+    reader(app)
+    sign_in(client)
+    edition = new_edition(EditionKind.DAILY, datetime.now(UTC), app.settings.site.zone)
+    planned = mailer(app).record(edition, now=datetime.now(UTC))
+    app.store.deliveries.set_status(planned.edition.id, EditionStatus.HELD, reason="too many")
+    page = client.post(
+        "/admin/send", data={"kind": "manual", "csrf_token": csrf(client, "/admin/")}
+    ).get_data(as_text=True)
+    assert "Waiting to be sent" in page and "Yes, send to 0 readers" in page
+    assert f'<a href="/admin/editions/{edition.key}">{edition.key}</a>: held (too many)' in page
 
 
 def test_a_reader_who_left_can_sign_up_again_and_confirms_again(client: Any, app: App) -> None:

@@ -181,7 +181,16 @@ def plan_send() -> str:
         stored=stored,
         progress=_progress_of(found.edition.key) if stored else None,
         destination=destination(web.app.settings),
+        waiting=_waiting(exclude=found.edition.key),
     )
+
+
+def _waiting(*, exclude: str) -> list[dict[str, Any]]:
+    """Editions planned but not started (held, paused, or left planned): their queued
+    articles count as the readers' already, so a new send leaves them out."""
+    waiting = {"held", "paused", "planned"}
+    history = [_progress(item) for item in context().app.store.editions.history(30)]
+    return [item for item in history if item["status"] in waiting and item["key"] != exclude]
 
 
 @blueprint.post("/editions/<key>/start")
