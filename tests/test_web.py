@@ -428,6 +428,16 @@ def test_archive_shows_editions_without_reader_data(client: Any, app: App) -> No
     )
     assert client.get(f"/archive/{edition.key}").status_code == 404  # one reader: private
     assert edition.key not in client.get("/archive/").get_data(as_text=True)
+    # The digest's own "view in your browser" link is signed: it opens the copy for whoever
+    # holds it (the reader, or whoever they forward it to); a forged one does not.
+    built = mailer(app).messages(mailer(app).latest(edition, ana, 3))
+    message = message_from_bytes(next(built).data, policy=policy.default)
+    text = message.get_body(("plain",)).get_content()
+    link = re.search(r"View in your browser: http://localhost(/archive/\S+)", text).group(1)
+    assert "Harbour cranes return" in client.get(link).get_data(as_text=True)
+    assert client.get(f"/archive/{edition.key}?s=forged").status_code == 404
+    other = new_edition(EditionKind.MANUAL, datetime.now(UTC), app.settings.site.zone).key
+    assert client.get(link.replace(edition.key, other)).status_code == 404
 
 
 def test_healthz(client: Any) -> None:

@@ -61,7 +61,7 @@ class Mailer:
         self.editions = store.editions
         self.subscribers = store.subscribers
         self.tokens = Tokens(secret_key(settings))
-        self.renderer = Renderer(settings)
+        self.renderer = Renderer(settings, tokens=self.tokens)
         self._renderers: dict[str, Renderer] = {"": self.renderer}
         self._related = related
         self._render: tuple[EditionPlan, dict[str, EditionRender]] | None = None
@@ -188,7 +188,7 @@ class Mailer:
     def renderer_for(self, language: str) -> Renderer:
         """The renderer of the digest in `language` ("": the site's), made once."""
         if language not in self._renderers:
-            self._renderers[language] = Renderer(self.settings, language)
+            self._renderers[language] = Renderer(self.settings, language, self.tokens)
         return self._renderers[language]
 
     def envelope(self, edition: Edition) -> Envelope:

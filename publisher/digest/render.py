@@ -33,6 +33,7 @@ from publisher.digest.mime import EncodedVariant, Pieces, pieces_with_slots, qp_
 from publisher.digest.plan import Variant
 from publisher.models import Article, Edition, Link, RelatedLookup
 from publisher.settings import Settings
+from publisher.subscribers.tokens import Tokens
 
 log = logging.getLogger(__name__)
 SLOT_NAMES = ("greeting", "unsubscribe", "preferences")
@@ -84,10 +85,14 @@ class Block:
 class Renderer:
     """Renders the editions of one configuration; counts its premailer runs."""
 
-    def __init__(self, settings: Settings, language: str = "") -> None:
-        """`language`: the digest's words and dates in it (default: the site's)."""
+    def __init__(
+        self, settings: Settings, language: str = "", tokens: Tokens | None = None
+    ) -> None:
+        """`language`: the digest's words and dates in it (default: the site's); `tokens`:
+        what signs the "view in your browser" link (unsigned without)."""
         self.settings = settings
         self.language = language
+        self.tokens = tokens
         folders = template_folders(settings)
         self.env = Environment(
             extensions=["jinja2.ext.i18n"],
@@ -389,10 +394,17 @@ def _common_context(
             "date": format_date(date, "full", locale=renderer.locale),
         },
         "css": Markup(renderer.css),  # the operator's own file: not escaped
-        "links": {"archive": f"{settings.public_url}/archive/{edition.key}"},
+        "links": {"archive": _archive_link(settings, edition, renderer.tokens)},
         "slots": renderer.slots,
         "sender_line": settings.digest.postal_address,
     }
+
+
+def _archive_link(settings: Settings, edition: Edition, tokens: Tokens | None) -> str:
+    """The edition's web copy; signed, so that it opens for an edition with fewer readers
+    than the public archive shows."""
+    link = f"{settings.public_url}/archive/{edition.key}"
+    return f"{link}?{urlencode({'s': tokens.edition(edition.key)})}" if tokens else link
 
 
 def _with(pieces: Pieces, values: dict[str, bytes]) -> Pieces:

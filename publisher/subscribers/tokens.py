@@ -38,6 +38,19 @@ class Tokens:
             purpose: _Signer(secret_key, salt=f"publisher-{purpose.value}-v1")
             for purpose in Purpose
         }
+        self._editions = _Signer(secret_key, salt="publisher-edition-v1")
+
+    def edition(self, key: str) -> str:
+        """The signature that opens an edition's web copy (the digest's "view in your
+        browser" link), however few readers it had; the same for every reader of it."""
+        return self._editions.get_signature(key).decode("ascii")
+
+    def verify_edition(self, key: str, signature: str) -> bool:
+        """True when `signature` was made for the edition `key`."""
+        try:
+            return self._editions.verify_signature(key, signature)
+        except (BadData, UnicodeError):
+            return False
 
     def make(self, subscriber: Subscriber, purpose: Purpose) -> str:
         """A token for this subscriber and purpose (the same inputs give the same token)."""
