@@ -227,6 +227,7 @@ def test_digest_preview_and_dry_run(project: Path):
     # Without PUBLISHER_SECRET_KEY, every command uses (and the first creates) var/secret.key.
     no_secret = run_cli("send", "--dry-run", cwd=project, env={"PUBLISHER_SECRET_KEY": ""})
     assert no_secret.returncode == 0, no_secret.stderr
+    assert "(dry run, nothing sent): 0 messages in 0 variants" in no_secret.stdout
     key_file = project / "var" / "secret.key"
     assert key_file.stat().st_mode & 0o777 == 0o600 and len(key_file.read_text().strip()) >= 32
 

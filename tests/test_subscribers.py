@@ -166,7 +166,8 @@ def test_cli_add_import_list_export_remove(project: Path):
     exported = run_cli("subscribers", "export", cwd=project).stdout
     header = "email,name,sections,status,frequency,timezone,hour,languages"
     assert exported.splitlines()[0] == header
-    assert run_cli("subscribers", "remove", "ana@example.com", cwd=project).returncode == 0
+    removed = run_cli("subscribers", "remove", "Ana@Example.com", "--json", cwd=project)
+    assert json.loads(removed.stdout) == {"removed": 1, "email": "ana@example.com"}
     again = run_cli("subscribers", "remove", "ana@example.com", cwd=project)
     assert again.returncode == 2 and "not subscribed" in again.stderr
 

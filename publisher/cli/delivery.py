@@ -65,15 +65,18 @@ def send_command(
 
 
 def _dry_run(app: App, which: str, as_json: bool) -> None:
-    import json
-
     from publisher.pipeline import dry_run
 
     report = dry_run(app, _edition(app, which, plan=False).edition)
     if as_json:
         print_json(report.as_json())
-    else:
-        click.echo(json.dumps(report.as_json()))
+        return
+    seconds = sum(report.seconds.values())
+    click.echo(
+        f"{report.edition} (dry run, nothing sent): {report.messages:,} messages in "
+        f"{report.variants:,} variants, {report.bytes / 1e6:.1f} MB; {report.skipped:,} readers "
+        f"had nothing new; built in {seconds:.1f} s"
+    )
 
 
 def _test(app: App, which: str, email: str, as_json: bool) -> None:

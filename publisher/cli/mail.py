@@ -149,7 +149,10 @@ def subscribers_export(obj: Context, output: Path | None) -> None:
 @subscribers_group.command("list")
 @click.option("--status", type=click.Choice([s.value for s in SubscriberStatus]))
 @click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON object per subscriber, in a list."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"count": N, "subscribers": [one object per subscriber]}.',
 )
 @pass_context
 def subscribers_list(obj: Context, status: str | None, as_json: bool) -> None:
@@ -175,15 +178,20 @@ def subscribers_list(obj: Context, status: str | None, as_json: bool) -> None:
 
 @subscribers_group.command("remove")
 @click.argument("email")
+@json_option
 @pass_context
-def subscribers_remove(obj: Context, email: str) -> None:
+def subscribers_remove(obj: Context, email: str, as_json: bool) -> None:
     """Delete a subscriber and their delivery history."""
     from publisher.subscribers.validate import normalise_email
 
+    address = normalise_email(email)
     with obj.app() as app:
-        if not app.store.subscribers.remove(normalise_email(email)):
+        if not app.store.subscribers.remove(address):
             raise UserError(f"{email} is not subscribed")
-    click.echo(f"removed {email}")
+    if as_json:
+        print_json({"removed": 1, "email": address})
+        return
+    click.echo(f"removed {address}")
 
 
 def _subscriber_json(item: Subscriber) -> dict[str, object]:
