@@ -135,6 +135,23 @@ def test_every_message_is_strict_mime_with_the_spec_headers(app):
     assert [b.data for b in again] == [b.data for b in built]  # deterministic, Message-ID included
 
 
+def test_long_summaries_are_cut_so_forty_articles_stay_under_100_kb(make_app):
+    app = make_app(base_settings(sections=SECTIONS, digest={"max_per_section": 10}))
+    words = " ".join(f"word{n}" for n in range(600))  # a writer's own 5,000-character summary
+    stories = [
+        article(n, section, summary=f"Story {n}: {words}")
+        for section in ("world", "opinion", "culture", "business")
+        for n in range(10)
+    ]
+    put_articles(app.store, stories, now=CUTOFF - timedelta(hours=2))
+    _, plan, built = build(app, [person(1, "Ana", ("world", "opinion", "culture", "business"))])
+    assert len(next(iter(plan.variants.values())).articles) == 40
+    _, text, html = parts(built[0].data)
+    assert len(html.encode()) < 100_000, len(html.encode())
+    assert "word40 word41" in html and "word200" not in html and "…" in html
+    assert "word200" not in text and "…" in text
+
+
 def test_a_forty_article_digest_is_valid_html5_under_100_kb_with_every_link_in_text(app):
     _, plan, built = build(app, [person(1, "Ana", ("world", "opinion", "culture", "business"))])
     [variant] = plan.variants.values()
