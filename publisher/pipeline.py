@@ -97,7 +97,14 @@ def deliverer(app: App, transport: Transport, *, owner: str | None = None) -> De
     from publisher.digest.compose import Composer
 
     composer = Composer(mailer(app))
-    return Deliverer(app.store.deliveries, composer, transport, app.settings.delivery, owner=owner)
+    return Deliverer(
+        app.store.deliveries,
+        composer,
+        transport,
+        app.settings.delivery,
+        owner=owner,
+        senders=app.store.leases,
+    )
 
 
 def dry_run(app: App, edition: Edition, *, workers: int = 0) -> BuildReport:

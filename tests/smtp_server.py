@@ -16,6 +16,7 @@ import random
 import socket
 import ssl
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ class Received:
     recipient: str
     message_id: str
     data: bytes
+    at: float = field(default_factory=time.monotonic)  # when it was accepted
 
 
 @dataclass(kw_only=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ssl
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -33,7 +34,7 @@ from publisher.models import (
 )
 from publisher.pipeline import deliverer, mailer
 from publisher.settings import secret_key
-from publisher.store.schema import deliveries
+from publisher.store.schema import deliveries, leases
 from publisher.store.subscribers import NewSubscriber
 from publisher.subscribers.tokens import Purpose, Tokens
 from tests.conftest import base_settings
@@ -156,6 +157,31 @@ def test_every_confirmed_reader_gets_the_edition_once_through_faults(make_app, p
     # Each message is the reader's own: the Message-ID planned for their row.
     ids = {row.message_id for row in found if row.state == "sent"}
     assert {item.message_id for item in mailbox.received} == ids
+
+
+def test_the_rate_holds_for_every_sender_together(make_app):
+    """`delivery.smtp.rate` is the rate in all: two senders at once (two `worker` processes,
+    say) count each other through the database and each take half of it."""
+    with smtp_server() as (port, mailbox):
+        app = make_app(settings_for(port, batch=2, smtp={"rate": 4, "connections": 2}))
+        fill(app, 24)
+        planned = plan_and_begin(app)
+        reports: list[Any] = []
+        senders = [threading.Thread(target=lambda: reports.append(deliver(app, planned)))]
+        senders.append(threading.Thread(target=lambda: reports.append(deliver(app, planned))))
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+    assert sum(mailbox.counts().values()) == planned.deliveries == 24
+    assert all(report.count(DeliveryState.SENT) >= 6 for report in reports)  # both sent
+    times = sorted(item.at for item in mailbox.received)
+    # 24 messages at 4 a second in all: about 5 s from the first to the last (a sender alone
+    # goes at the whole rate until its next count, a second later); at 4 each: 2.9 s.
+    assert times[-1] - times[0] >= 4.2, times[-1] - times[0]
+    with app.store.db.reading() as conn:
+        places = conn.execute(select(leases.c.name).where(leases.c.name.like("sender:%")))
+        assert places.all() == []  # each gave its place back when it finished
 
 
 def test_a_reader_who_left_after_planning_is_not_mailed(make_app):

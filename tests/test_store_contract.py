@@ -321,6 +321,19 @@ def test_a_slot_marks_its_readers_served_for_its_local_date(store: Store):
         assert [tuple(mark) for mark in marks] == [(ids[1], "2026-11-29")]
 
 
+def test_senders_share_by_places_that_expire(store: Store):
+    leases = store.leases
+    assert leases.share("sender", "a", now=NOW, until=NOW + timedelta(seconds=3)) == 1
+    assert leases.share("sender", "b", now=NOW, until=NOW + timedelta(seconds=3)) == 2
+    assert leases.share("other", "c", now=NOW, until=NOW + timedelta(seconds=3)) == 1
+    later = NOW + timedelta(seconds=2)
+    assert leases.share("sender", "a", now=later, until=later + timedelta(seconds=3)) == 2
+    gone = NOW + timedelta(seconds=4)  # b stopped counting (died): its place is forgotten
+    assert leases.share("sender", "a", now=gone, until=gone + timedelta(seconds=3)) == 1
+    assert leases.holder("sender:b") is None
+    assert leases.release("sender:a", "a") and leases.holder("sender:a") is None
+
+
 # -- deliveries ----------------------------------------------------------------------------
 def test_claim_takes_ready_rows_of_sending_editions_in_order(store: Store):
     ids = readers(store, 5)

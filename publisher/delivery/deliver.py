@@ -35,11 +35,12 @@ from publisher.delivery.transports import (
 from publisher.digest.compose import Composed, Composer
 from publisher.models import Claimed, DeliveryState, EditionStatus, Result
 from publisher.settings import DeliverySettings
-from publisher.store import DeliveryStore
+from publisher.store import DeliveryStore, LeaseStore
 
 log = logging.getLogger(__name__)
 _MAX_BACKOFF = timedelta(hours=12)
 _POLL = 2.0  # seconds between looks for work when there is none
+_SHARE = 1.0  # seconds between counts of the processes sharing the SMTP rate
 _GATHER = 0.003  # seconds to wait for more results to record in one commit
 Clock = Callable[[], datetime]
 
@@ -85,8 +86,12 @@ class Deliverer:
         *,
         owner: str | None = None,
         clock: Clock = utc_now,
+        senders: LeaseStore | None = None,
     ) -> None:
+        """`senders`: where the processes sending at once count themselves, so that
+        `delivery.smtp.rate` holds for all of them together (without: for this one)."""
         self.deliveries = deliveries
+        self.senders = senders
         self.composer = composer
         self.transport = transport
         self.settings = settings
@@ -179,6 +184,7 @@ class _Run:
         self.budgets: dict[int, ErrorBudget] = {}
         self.claimed_at = 0.0
         self.held: set[int] = set()  # claimed and not yet recorded
+        self.shared_at: float | None = None  # when this process last counted the senders
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -203,6 +209,7 @@ class _Run:
             if composed.skip or composed.error:
                 ready.append((composed, _not_sent(composed)))
                 continue
+            self._share_rate()
             future = pool.submit(self.d.send_one, composed.row, composed)
             self.in_flight += 1
             future.add_done_callback(lambda done, c=composed: self.finished.put((c, done)))
@@ -298,9 +305,31 @@ class _Run:
         self.d.deliveries.extend(self.d.owner, sorted(self.held), lease_until=until)
         self.claimed_at = time.monotonic()
 
+    def _share_rate(self) -> None:
+        """While sending: hold a place among the senders and take a share of the rate, so
+        `delivery.smtp.rate` holds for every process sending at once. Counted every few
+        seconds; a place lasts three counts, so a process that died stops counting soon."""
+        senders = self.d.senders
+        if senders is None or not self.d.settings.smtp.rate:
+            return
+        if self.shared_at is not None and time.monotonic() - self.shared_at < _SHARE:
+            return
+        now = self.d.clock()
+        until = now + timedelta(seconds=3 * _SHARE)
+        parts = senders.share("sender", self.d.owner, now=now, until=until)
+        self.d.transport.share_rate(parts)
+        self.shared_at = time.monotonic()
+
+    def _leave_senders(self) -> None:
+        """Not sending (idle, or finished): the others take this process's share."""
+        if self.d.senders is not None and self.shared_at is not None:
+            self.d.senders.release(f"sender:{self.d.owner}", self.d.owner)
+            self.shared_at = None
+
     def _idle(self, *, wait: bool) -> bool:
         """Nothing to send right now: finish what is done, then wait for more (True) or
         end the run (False)."""
+        self._leave_senders()
         editions = (
             [self.edition_id]
             if self.edition_id is not None
@@ -331,6 +360,7 @@ class _Run:
             self._record(self._collect(block=True))
         self._release([c.row.id for c in self.buffer])
         self.buffer.clear()
+        self._leave_senders()
 
 
 def _not_sent(composed: Composed) -> Result:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -65,6 +65,20 @@ class LeaseStore:
         with self.db.writing() as conn:
             gone = delete(leases).where(leases.c.name == name, leases.c.owner == owner)
             return conn.execute(gone).rowcount == 1
+
+    def share(self, group: str, owner: str, *, now: datetime, until: datetime) -> int:
+        """Hold `owner`'s place in `group` until `until` and count the places held now: how
+        many processes share something (the SMTP rate). Places left to expire by a process
+        that died are forgotten here."""
+        name = f"{group}:{owner}"
+        places = leases.c.name.like(f"{group}:%")
+        with self.db.writing() as conn:
+            conn.execute(delete(leases).where(places, leases.c.expires_at < now))
+            renew = update(leases).where(leases.c.name == name).values(expires_at=until)
+            if conn.execute(renew).rowcount == 0:
+                place = {"name": name, "owner": owner, "acquired_at": now, "expires_at": until}
+                conn.execute(insert(leases).values(place))
+            return int(conn.execute(select(func.count()).where(places)).scalar_one())
 
     def holder(self, name: str) -> Lease | None:
         """The lease as stored (it may have expired), or None."""

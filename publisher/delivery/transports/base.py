@@ -52,6 +52,10 @@ class Transport(Protocol):
         """Hand one message over."""
         ...
 
+    def share_rate(self, parts: int) -> None:
+        """Send at a `parts`-th of the configured rate: that many processes share it."""
+        ...
+
     def close(self) -> None:
         """Release what the transport holds."""
         ...

@@ -56,6 +56,10 @@ class DkimSigning:
         )
         self.transport.send(replace(message, data=header + message.data))
 
+    def share_rate(self, parts: int) -> None:
+        """The wrapped transport's rate is shared."""
+        self.transport.share_rate(parts)
+
     def close(self) -> None:
         """Close the wrapped transport."""
         self.transport.close()

@@ -34,5 +34,8 @@ class OutboxTransport:
         digest = hashlib.sha256(message.message_id.encode()).hexdigest()[:8]
         return self.folder / f"{name}-{digest}.eml"
 
+    def share_rate(self, parts: int) -> None:
+        """Files have no rate to share."""
+
     def close(self) -> None:
         """Nothing to release."""

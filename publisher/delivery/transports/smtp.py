@@ -56,6 +56,10 @@ class SmtpTransport:
         self._lock = threading.Lock()
         self._open: list[_Connection] = []
 
+    def share_rate(self, parts: int) -> None:
+        """Send at a `parts`-th of `rate` (that many processes are sending)."""
+        self._rate.share(parts)
+
     def send(self, message: Outgoing) -> None:
         """Send one message; TemporaryFailure, RecipientRefused or PermanentFailure."""
         self._rate.wait()
@@ -211,12 +215,18 @@ class SmtpTransport:
 
 
 class _Rate:
-    """At most `rate` sends a second across all threads (0: no limit)."""
+    """At most `rate` sends a second across all threads (0: no limit), or a share of it."""
 
     def __init__(self, rate: float) -> None:
+        self.rate = rate
         self.interval = 1 / rate if rate else 0.0
         self._next = 0.0
         self._lock = threading.Lock()
+
+    def share(self, parts: int) -> None:
+        """A `parts`-th of the rate from now on."""
+        if self.rate:
+            self.interval = max(parts, 1) / self.rate
 
     def wait(self) -> None:
         if not self.interval:
