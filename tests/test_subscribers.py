@@ -236,3 +236,39 @@ def test_subscribers_add_takes_a_zone_and_an_hour(project):
     assert (found["timezone"], found["hour"]) == ("Asia/Tokyo", 6)
     bad = run_cli("subscribers", "add", "y@example.org", "--timezone", "Asia/Nowhere", cwd=project)
     assert bad.returncode == 2 and "unknown time zone 'Asia/Nowhere'" in bad.stderr
+
+
+def test_an_import_asks_its_pending_readers_to_confirm_and_reports_who_it_could_not(
+    project: Path,
+):
+    """Imported without --confirmed, readers are pending: each is mailed the request to
+    confirm (else they would get nothing, ever); a refused address is reported by name and
+    the others go on."""
+    from tests.smtp_server import Faults, smtp_server
+
+    refused = "jun@example.com"
+    rows = "email,name,sections\nana@example.com,Ana,world\njun@example.com,Jun,world\n"
+    (project / "list.csv").write_text(rows + "lea@example.com,Léa,opinion\n")
+    with smtp_server(Faults(bounce=lambda address: address == refused)) as (port, mailbox):
+        settings = (project / "settings.toml").read_text()
+        settings = settings.replace('transport = "outbox"', 'transport = "smtp"')
+        (project / "settings.toml").write_text(settings.replace("port = 25", f"port = {port}"))
+        done = run_cli("subscribers", "import", "list.csv", "--json", cwd=project)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["added"], report["pending"], report["confirmations_sent"]) == (3, 3, 2)
+    [failed] = report["confirmations_failed"]
+    assert failed["email"] == refused and "550" in failed["reason"]
+    asked = {item.recipient for item in mailbox.received}
+    assert asked == {"ana@example.com", "lea@example.com"}
+    assert all(b"/confirm/" in item.data for item in mailbox.received)
+    (project / "more.csv").write_text("email,name,sections\nkim@example.com,Kim,world\n")
+    quiet = run_cli(
+        "subscribers", "import", "more.csv", "--no-confirmation-mail", "--json", cwd=project
+    )
+    report = json.loads(quiet.stdout)  # the server is gone: any attempt would have failed
+    assert (report["pending"], report["confirmations_sent"], report["confirmations_failed"]) == (
+        1,
+        0,
+        [],
+    )

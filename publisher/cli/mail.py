@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from publisher.models import Subscriber
     from publisher.settings import Settings
     from publisher.store.subscribers import NewSubscriber
+    from publisher.subscribers.csvio import ImportReport
 
 
 def register(group: click.Group) -> None:
@@ -115,10 +116,19 @@ def _subscribe(app: App, item: NewSubscriber) -> tuple[Subscriber, str]:
 @subscribers_group.command("import")
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--confirmed", is_flag=True, help="The list already consented: import as confirmed.")
+@click.option(
+    "--no-confirmation-mail",
+    "quiet",
+    is_flag=True,
+    help="Do not mail the pending ones the request to confirm (they get nothing until then).",
+)
 @json_option
 @pass_context
-def subscribers_import(obj: Context, file: click.File, confirmed: bool, as_json: bool) -> None:
-    """Import a CSV (email,name,sections[,status,frequency]); report bad rows, keep good ones."""
+def subscribers_import(
+    obj: Context, file: click.File, confirmed: bool, quiet: bool, as_json: bool
+) -> None:
+    """Import a CSV (email,name,sections[,status,frequency]); report bad rows, keep good ones;
+    mail each new pending subscriber the request to confirm."""
     from publisher.subscribers.csvio import import_csv
 
     with obj.app() as app:
@@ -126,12 +136,44 @@ def subscribers_import(obj: Context, file: click.File, confirmed: bool, as_json:
         report = import_csv(
             file, app.store.subscribers, known=known, confirmed=confirmed, now=now()
         )
+        if report.pending and not quiet:
+            _ask_to_confirm(app, report, show=not as_json)
     if as_json:
         print_json(report.as_json())
         return
     click.echo(f"imported {report.added}, rejected {len(report.errors)}")
     for line, reason in report.errors:
         click.echo(f"line {line}: {reason}", err=True)
+    if report.pending:
+        click.echo(f"asked {report.asked} of {len(report.pending)} pending to confirm")
+    for email, reason in report.not_asked:
+        click.echo(f"{email}: not asked ({reason}); `subscribers add {email}` asks again", err=True)
+
+
+def _ask_to_confirm(app: App, report: ImportReport, *, show: bool) -> None:
+    """Mail each pending subscriber of an import the request to confirm; one that cannot
+    be mailed is reported, and the rest go on."""
+    from rich.progress import track
+
+    from publisher.delivery.send import send_confirmation
+    from publisher.delivery.transports import TransportError, build_transport
+    from publisher.digest.notices import Notices
+
+    notices = Notices(app.settings)
+    transport = build_transport(app.settings)
+    try:
+        for email in track(report.pending, "asking to confirm", disable=not show):
+            subscriber = app.store.subscribers.by_email(email)
+            if subscriber is None or subscriber.status is not SubscriberStatus.PENDING:
+                continue  # removed or confirmed meanwhile
+            try:
+                send_confirmation(notices, transport, subscriber, now=now())
+            except TransportError as exc:
+                report.not_asked.append((email, str(exc)))
+            else:
+                report.asked += 1
+    finally:
+        transport.close()
 
 
 @subscribers_group.command("export")

@@ -25,6 +25,9 @@ class ImportReport:
 
     added: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # added as pending: to be asked
+    asked: int = 0  # confirmation requests sent
+    not_asked: list[tuple[str, str]] = field(default_factory=list)  # (email, why not)
 
     def as_json(self) -> dict[str, object]:
         """The object `publisher subscribers import --json` prints."""
@@ -32,6 +35,9 @@ class ImportReport:
             "added": self.added,
             "rejected": len(self.errors),
             "errors": [{"line": line, "reason": reason} for line, reason in self.errors],
+            "pending": len(self.pending),
+            "confirmations_sent": self.asked,
+            "confirmations_failed": [{"email": e, "reason": r} for e, r in self.not_asked],
         }
 
 
@@ -68,9 +74,9 @@ def import_csv(
     existing = store.existing_emails(accepted)
     for email in sorted(existing, key=lambda e: accepted[e][0]):
         report.errors.append((accepted[email][0], f"{email} is already subscribed"))
-    report.added = store.add_many(
-        (item for e, (_, item) in accepted.items() if e not in existing), now=now
-    )
+    new = [item for email, (_, item) in accepted.items() if email not in existing]
+    report.added = store.add_many(new, now=now)
+    report.pending = [item.email for item in new if item.status is SubscriberStatus.PENDING]
     report.errors.sort()
     return report
 
