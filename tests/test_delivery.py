@@ -493,3 +493,26 @@ def test_a_refused_login_defers_pauses_and_loses_nothing(make_app, monkeypatch):
         begin(fixed.store.deliveries, planned)
         deliver(fixed, planned)
     assert len(mailbox.counts()) == 20
+
+
+def test_mail_with_plain_http_links_is_warned_about_once(caplog):
+    """One-click unsubscribe needs an HTTPS link (RFC 8058): real mail over SMTP with an
+    http:// public address is logged once; a loopback address (tests, a laptop) is not."""
+    from publisher.delivery.transports import _warn_unless_https
+    from publisher.settings import settings_from_dict
+
+    def smtp_with(url: str) -> Any:
+        raw = settings_for(2525)
+        raw["web"] = {"public_url": url}
+        return build_transport(settings_from_dict(raw))
+
+    _warn_unless_https.cache_clear()
+    for url in ("http://news.example", "http://news.example", "https://news.example"):
+        smtp_with(url).close()
+    smtp_with("http://127.0.0.1:8080").close()
+    warned = [r.getMessage() for r in caplog.records if "not HTTPS" in r.getMessage()]
+    assert warned == [
+        "web.public_url is http://news.example: the digest's unsubscribe links are not HTTPS, "
+        "so one-click unsubscribe (RFC 8058) may not be offered by Gmail or Yahoo; serve the "
+        "pages over HTTPS and set web.public_url"
+    ]

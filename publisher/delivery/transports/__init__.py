@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from email.utils import parseaddr
+from functools import cache
+from urllib.parse import urlsplit
 
 from publisher.delivery.transports.base import (
     Outgoing,
@@ -13,6 +16,8 @@ from publisher.delivery.transports.base import (
     TransportError,
 )
 from publisher.settings import Settings
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Outgoing",
@@ -32,6 +37,7 @@ def build_transport(settings: Settings) -> Transport:
     if settings.delivery.transport == "smtp":
         from publisher.delivery.transports.smtp import SmtpTransport
 
+        _warn_unless_https(settings.public_url)
         domain = parseaddr(settings.digest.sender)[1].rsplit("@", 1)[-1]
         transport = SmtpTransport(
             settings.delivery.smtp, password=settings.secrets.smtp_password, helo=domain
@@ -45,6 +51,21 @@ def build_transport(settings: Settings) -> Transport:
 
         transport = DkimSigning(transport, settings)
     return transport
+
+
+@cache  # once a process and address
+def _warn_unless_https(public_url: str) -> None:
+    """Real mail with plain-http links: RFC 8058 one-click unsubscribe needs an HTTPS URI,
+    and Gmail and Yahoo ask bulk senders for it. A loopback address is a test set-up."""
+    parts = urlsplit(public_url)
+    if parts.scheme == "https" or parts.hostname in {"localhost", "127.0.0.1", "::1"}:
+        return
+    log.warning(
+        "web.public_url is %s: the digest's unsubscribe links are not HTTPS, so one-click "
+        "unsubscribe (RFC 8058) may not be offered by Gmail or Yahoo; serve the pages over "
+        "HTTPS and set web.public_url",
+        public_url,
+    )
 
 
 def destination(settings: Settings) -> str:
