@@ -185,6 +185,14 @@ def test_digest_preview_and_dry_run(project: Path):
         env=env,
     )
     assert "== OPINION ==" in text.stdout and "== WORLD ==" not in text.stdout
+    assert "this daily digest" in text.stdout
+    weekly = run_cli(
+        *("digest", "preview", "--sections", "opinion", "--latest", "2", "--format", "text"),
+        *("--edition", "weekly"),
+        cwd=project,
+        env=env,
+    )
+    assert "this weekly digest" in weekly.stdout, weekly.stderr
     out = run_cli(
         "digest",
         "preview",

@@ -262,6 +262,12 @@ def digest_group() -> None:
     type=click.IntRange(min=1, max=200),
     help="The newest N articles of the reader's sections, even if none is new (a demo).",
 )
+@click.option(
+    "--edition",
+    "kind",
+    type=click.Choice(["daily", "weekly"]),
+    help="Which digest (default: the subscriber's own frequency, else daily).",
+)
 @click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html")
 @output_option
 @pass_context
@@ -270,10 +276,11 @@ def digest_preview(
     email: str | None,
     sections: str | None,
     latest: int | None,
+    kind: str | None,
     fmt: str,
     output: Path | None,
 ) -> None:
-    """Render the next daily digest without sending it."""
+    """Render the next daily (or weekly) digest without sending it."""
     if email and sections:
         raise UserError("give --subscriber or --sections, not both")
     from publisher.digest.editions import new_edition
@@ -282,7 +289,8 @@ def digest_preview(
     with obj.app() as app:
         mailer = build_mailer(app)
         subscriber = _preview_reader(mailer, email, sections, app.settings)
-        edition = new_edition(EditionKind.DAILY, now(), app.settings.site.zone)
+        which = EditionKind(kind or subscriber.frequency.value)
+        edition = new_edition(which, now(), app.settings.site.zone)
         if latest:
             plan = mailer.latest(edition, subscriber, latest)
         else:
