@@ -87,6 +87,16 @@ def test_an_edition_with_no_articles_is_held_and_the_editors_are_mailed(site: Si
     assert f"/admin/editions/{planned.edition.key}" in note.get_content()
 
 
+def test_an_edition_without_readers_is_not_held(site: Site) -> None:
+    """A new site (no confirmed reader yet) makes empty editions: nothing to hold, nobody
+    to trouble."""
+    for n in range(3):
+        assert site.app.store.subscribers.remove(f"r{n}@example.org")
+    _, (status, _) = site.day(1, 0)
+    assert status is EditionStatus.DONE
+    assert site.mail() == []
+
+
 def test_an_ordinary_edition_goes_and_nobody_is_mailed(site: Site) -> None:
     for day in (1, 2, 3):
         _, (status, reason) = site.day(day, 2)

@@ -42,8 +42,11 @@ def _run(obj: Context, *, schedule: bool, port: int | None, workers: int | None)
     from publisher.settings import load_settings
 
     # A service logs each event (gathers, editions, sign-ups); migrations say nothing new.
+    verbose = logging.getLogger().level <= logging.INFO
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if not verbose:  # two lines a run of every job (the leader's lease every few seconds)
+        logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     service = build_service(
         load_settings(obj.config),
         config=obj.config,

@@ -170,7 +170,8 @@ class Jobs:
     def _hold_or_begin(self, planned: PlannedEdition) -> EditionStatus:
         """Set the edition sending, or hold it for an editor when it looks wrong."""
         settings = self.app.settings
-        if not settings.digest.hold:
+        nobody = planned.deliveries == 0 and planned.skipped == 0  # no reader to mail at all
+        if not settings.digest.hold or nobody:
             return begin(self.app.store.deliveries, planned)
         reasons = hold_reasons(self.app.store, planned.edition, settings.digest)
         if not reasons:
