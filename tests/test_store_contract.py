@@ -323,15 +323,17 @@ def test_a_slot_marks_its_readers_served_for_its_local_date(store: Store):
 
 def test_senders_share_by_places_that_expire(store: Store):
     leases = store.leases
-    assert leases.share("sender", "a", now=NOW, until=NOW + timedelta(seconds=3)) == 1
-    assert leases.share("sender", "b", now=NOW, until=NOW + timedelta(seconds=3)) == 2
-    assert leases.share("other", "c", now=NOW, until=NOW + timedelta(seconds=3)) == 1
+    a = "h" * 140 + ":123:abcdef"  # longer than a lease name: the place is named by a hash
+    after = timedelta(seconds=3)
+    assert leases.share("sender", a, now=NOW, until=NOW + after) == 1
+    assert leases.share("sender", "b", now=NOW, until=NOW + after) == 2
+    assert leases.share("other", "c", now=NOW, until=NOW + after) == 1
     later = NOW + timedelta(seconds=2)
-    assert leases.share("sender", "a", now=later, until=later + timedelta(seconds=3)) == 2
+    assert leases.share("sender", a, now=later, until=later + after) == 2
     gone = NOW + timedelta(seconds=4)  # b stopped counting (died): its place is forgotten
-    assert leases.share("sender", "a", now=gone, until=gone + timedelta(seconds=3)) == 1
-    assert leases.holder("sender:b") is None
-    assert leases.release("sender:a", "a") and leases.holder("sender:a") is None
+    assert leases.share("sender", a, now=gone, until=gone + after) == 1
+    assert leases.leave("sender", a) and not leases.leave("sender", a)
+    assert leases.share("sender", "b", now=gone, until=gone + after) == 1  # b alone, again
 
 
 # -- deliveries ----------------------------------------------------------------------------

@@ -241,14 +241,19 @@ class _Run:
         while True:
             try:
                 if len(got) < wanted:
-                    timeout = None if not got else deadline - time.monotonic()
-                    if timeout is not None and timeout <= 0:
+                    # Waiting for the first: in slices, keeping this process's place among
+                    # the senders (a send held back by the rate can take a while).
+                    timeout = deadline - time.monotonic() if got else _SHARE
+                    if timeout <= 0:
                         raise queue.Empty
                     composed, future = self.finished.get(timeout=timeout)
                 else:
                     composed, future = self.finished.get_nowait()
             except queue.Empty:
-                break
+                if got or not wanted:
+                    break
+                self._share_rate()
+                continue
             got.append((composed, future.result()))
         self.in_flight -= len(got)
         return got
@@ -308,14 +313,15 @@ class _Run:
     def _share_rate(self) -> None:
         """While sending: hold a place among the senders and take a share of the rate, so
         `delivery.smtp.rate` holds for every process sending at once. Counted every few
-        seconds; a place lasts three counts, so a process that died stops counting soon."""
+        seconds, while it sends or waits for a send; a place lasts ten counts (clocks a few
+        seconds apart still agree), so a process that died stops counting soon."""
         senders = self.d.senders
         if senders is None or not self.d.settings.smtp.rate:
             return
         if self.shared_at is not None and time.monotonic() - self.shared_at < _SHARE:
             return
         now = self.d.clock()
-        until = now + timedelta(seconds=3 * _SHARE)
+        until = now + timedelta(seconds=10 * _SHARE)
         parts = senders.share("sender", self.d.owner, now=now, until=until)
         self.d.transport.share_rate(parts)
         self.shared_at = time.monotonic()
@@ -323,7 +329,7 @@ class _Run:
     def _leave_senders(self) -> None:
         """Not sending (idle, or finished): the others take this process's share."""
         if self.d.senders is not None and self.shared_at is not None:
-            self.d.senders.release(f"sender:{self.d.owner}", self.d.owner)
+            self.d.senders.leave("sender", self.d.owner)
             self.shared_at = None
 
     def _idle(self, *, wait: bool) -> bool:
