@@ -247,8 +247,10 @@ def test_an_import_asks_its_pending_readers_to_confirm_and_reports_who_it_could_
     from tests.smtp_server import Faults, smtp_server
 
     refused = "jun@example.com"
-    rows = "email,name,sections\nana@example.com,Ana,world\njun@example.com,Jun,world\n"
-    (project / "list.csv").write_text(rows + "lea@example.com,Léa,opinion\n")
+    rows = "email,name,sections,status\nana@example.com,Ana,world,\njun@example.com,Jun,world,\n"
+    # A row that says `pending` (an export's) was asked where it came from: not again.
+    rows += "lea@example.com,Léa,opinion,\nold@example.com,Old,world,pending\n"
+    (project / "list.csv").write_text(rows)
     with smtp_server(Faults(bounce=lambda address: address == refused)) as (port, mailbox):
         settings = (project / "settings.toml").read_text()
         settings = settings.replace('transport = "outbox"', 'transport = "smtp"')
@@ -256,7 +258,7 @@ def test_an_import_asks_its_pending_readers_to_confirm_and_reports_who_it_could_
         done = run_cli("subscribers", "import", "list.csv", "--json", cwd=project)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert (report["added"], report["pending"], report["confirmations_sent"]) == (3, 3, 2)
+    assert (report["added"], report["pending"], report["confirmations_sent"]) == (4, 3, 2)
     [failed] = report["confirmations_failed"]
     assert failed["email"] == refused and "550" in failed["reason"]
     asked = {item.recipient for item in mailbox.received}
@@ -272,3 +274,11 @@ def test_an_import_asks_its_pending_readers_to_confirm_and_reports_who_it_could_
         0,
         [],
     )
+    # The server gone: the first failure stops the mailing, and everyone not asked is named.
+    rows = "email,name,sections\nx@example.com,X,world\ny@example.com,Y,world\n"
+    (project / "last.csv").write_text(rows)
+    down = run_cli("subscribers", "import", "last.csv", cwd=project)
+    assert down.returncode == 0 and "imported 2, rejected 0" in down.stdout
+    assert "asked 0 of 2 pending to confirm" in down.stdout
+    assert "x@example.com: not asked (smtp://127.0.0.1:" in down.stderr
+    assert "y@example.com: not asked (not tried after: smtp://127.0.0.1:" in down.stderr

@@ -136,14 +136,15 @@ def subscribers_import(
         report = import_csv(
             file, app.store.subscribers, known=known, confirmed=confirmed, now=now()
         )
+        if not as_json:  # what was stored, before the mailing (which may take a while)
+            click.echo(f"imported {report.added}, rejected {len(report.errors)}")
+            for line, reason in report.errors:
+                click.echo(f"line {line}: {reason}", err=True)
         if report.pending and not quiet:
             _ask_to_confirm(app, report, show=not as_json)
     if as_json:
         print_json(report.as_json())
         return
-    click.echo(f"imported {report.added}, rejected {len(report.errors)}")
-    for line, reason in report.errors:
-        click.echo(f"line {line}: {reason}", err=True)
     if report.pending:
         click.echo(f"asked {report.asked} of {len(report.pending)} pending to confirm")
     for email, reason in report.not_asked:
@@ -151,24 +152,32 @@ def subscribers_import(
 
 
 def _ask_to_confirm(app: App, report: ImportReport, *, show: bool) -> None:
-    """Mail each pending subscriber of an import the request to confirm; one that cannot
-    be mailed is reported, and the rest go on."""
+    """Mail each pending subscriber of an import the request to confirm. An address that is
+    refused is named and the rest go on; trouble with the server or the connection stops
+    the mailing, and everyone not asked is named."""
     from rich.progress import track
 
     from publisher.delivery.send import send_confirmation
-    from publisher.delivery.transports import TransportError, build_transport
+    from publisher.delivery.transports import TemporaryFailure, TransportError, build_transport
     from publisher.digest.notices import Notices
 
     notices = Notices(app.settings)
     transport = build_transport(app.settings)
+    stopped = ""  # the server's or the connection's trouble: asking the rest would repeat it
     try:
         for email in track(report.pending, "asking to confirm", disable=not show):
+            if stopped:
+                report.not_asked.append((email, f"not tried after: {stopped}"))
+                continue
             subscriber = app.store.subscribers.by_email(email)
             if subscriber is None or subscriber.status is not SubscriberStatus.PENDING:
                 continue  # removed or confirmed meanwhile
             try:
                 send_confirmation(notices, transport, subscriber, now=now())
-            except TransportError as exc:
+            except TemporaryFailure as exc:
+                stopped = str(exc)
+                report.not_asked.append((email, stopped))
+            except TransportError as exc:  # this address's own refusal
                 report.not_asked.append((email, str(exc)))
             else:
                 report.asked += 1

@@ -25,7 +25,9 @@ class ImportReport:
 
     added: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
-    pending: list[str] = field(default_factory=list)  # added as pending: to be asked
+    # Added as pending for want of a status (a row that says `pending`, as an export does,
+    # was asked before): to be asked to confirm.
+    pending: list[str] = field(default_factory=list)
     asked: int = 0  # confirmation requests sent
     not_asked: list[tuple[str, str]] = field(default_factory=list)  # (email, why not)
 
@@ -58,6 +60,7 @@ def import_csv(
     reader.fieldnames = header
     report = ImportReport()
     accepted: dict[str, tuple[int, NewSubscriber]] = {}
+    stated: set[str] = set()  # rows that give their own status
     for row in reader:
         line = reader.line_num
         try:
@@ -71,12 +74,18 @@ def import_csv(
             )
             continue
         accepted[item.email] = (line, item)
+        if (row.get("status") or "").strip():
+            stated.add(item.email)
     existing = store.existing_emails(accepted)
     for email in sorted(existing, key=lambda e: accepted[e][0]):
         report.errors.append((accepted[email][0], f"{email} is already subscribed"))
     new = [item for email, (_, item) in accepted.items() if email not in existing]
     report.added = store.add_many(new, now=now)
-    report.pending = [item.email for item in new if item.status is SubscriberStatus.PENDING]
+    report.pending = [
+        item.email
+        for item in new
+        if item.status is SubscriberStatus.PENDING and item.email not in stated
+    ]
     report.errors.sort()
     return report
 
