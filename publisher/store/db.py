@@ -8,7 +8,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ARRAY, Connection, Engine, Integer, bindparam, create_engine, event, text
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Engine,
+    Integer,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -128,10 +138,18 @@ def lock(conn: Connection, name: str) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
+def among(dialect: str, column: Any, ids: Iterable[int]) -> list[Any]:
+    """`column` is one of `ids`, in as few conditions as the backend allows (a statement
+    each): one `= ANY(array)` on PostgreSQL however many ids, IN lists of `CHUNK` on
+    SQLite (a parameter each)."""
+    if dialect == "postgresql":
+        return [column == any_(id_array(ids))]
+    return [column.in_(chunk) for chunk in chunks(sorted(set(ids)))]
+
+
 def id_array(ids: Iterable[int]) -> Any:
-    """A list of ids as one PostgreSQL array parameter (`column == any_(id_array(ids))`):
-    one statement however many ids, where an IN list needs a statement per chunk."""
-    return bindparam(None, sorted(ids), type_=ARRAY(Integer))
+    """Distinct ids as one PostgreSQL array parameter."""
+    return bindparam(None, sorted(set(ids)), type_=ARRAY(Integer))
 
 
 def dialect_insert(conn: Connection) -> Any:

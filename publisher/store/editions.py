@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, any_, func, insert, literal, select, true
+from sqlalchemy import Connection, func, insert, literal, select, true
 
 from publisher.models import (
     Article,
@@ -22,13 +22,22 @@ from publisher.models import (
     PlannedEdition,
 )
 from publisher.store.articles import article_from_row
-from publisher.store.db import Database, chunks, dialect_insert, id_array, lock, valid_ids
+from publisher.store.db import (
+    Database,
+    among,
+    chunks,
+    dialect_insert,
+    id_array,
+    lock,
+    valid_ids,
+)
 from publisher.store.schema import (
     articles,
     daily_served,
     deliveries,
     edition_variants,
     editions,
+    subscribers,
 )
 
 log = logging.getLogger(__name__)
@@ -269,15 +278,10 @@ class EditionStore:
         )
         if subscribers is None:
             queries = [deliveries_query.where(deliveries.c.state.in_(CARRYING))]
-        elif self.db.is_postgresql:
-            queries = [
-                deliveries_query.where(deliveries.c.subscriber_id == any_(id_array(subscribers)))
-            ]
         else:
-            queries = [
-                deliveries_query.where(deliveries.c.subscriber_id.in_(chunk))
-                for chunk in chunks(sorted(subscribers))
-            ]
+            dialect = self.db.engine.dialect.name
+            readers = among(dialect, deliveries.c.subscriber_id, subscribers)
+            queries = [deliveries_query.where(condition) for condition in readers]
         carrying = set(CARRYING)
         sent: dict[int, set[str]] = defaultdict(set)
         with self.db.engine.begin() as conn:
@@ -361,14 +365,21 @@ def _mark_served(conn: Connection, record: EditionRecord) -> None:
     if not record.local_date or not record.served:
         return
     into = dialect_insert(conn)(daily_served)
-    if conn.dialect.name == "postgresql":
-        # One statement for the slot: an executemany waits for a round trip per reader.
-        readers = select(func.unnest(id_array(record.served)), literal(record.local_date))
+    for readers in _still_there(conn, record.served, record.local_date):
         conn.execute(_moved_on(into.from_select(["subscriber_id", "local_date"], readers)))
-        return
-    rows = [{"subscriber_id": r, "local_date": record.local_date} for r in sorted(record.served)]
-    for chunk in chunks(rows, 5000):
-        conn.execute(_moved_on(into), chunk)
+
+
+def _still_there(conn: Connection, ids: Collection[int], local_date: str) -> list[Any]:
+    """(id, local date) of the readers of `ids` that still exist, as few SELECTs as the
+    backend allows. Through `subscribers`: a reader deleted meanwhile (PostgreSQL's planning
+    lock does not stop deletes) is left out instead of failing the whole slot."""
+    date = literal(local_date)
+    if conn.dialect.name == "postgresql":  # one statement: an array joined to the readers
+        served = func.unnest(id_array(ids)).table_valued("id").render_derived()
+        joined = served.join(subscribers, subscribers.c.id == served.c.id)
+        return [select(subscribers.c.id, date).select_from(joined)]
+    chunks_of = among(conn.dialect.name, subscribers.c.id, ids)
+    return [select(subscribers.c.id, date).where(chunk) for chunk in chunks_of]
 
 
 def _moved_on(upsert: Any) -> Any:
