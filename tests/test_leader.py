@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,10 @@ def test_processes_asking_at_once_get_one_lease(store_url: str) -> None:
         if leases.acquire("scheduler", f"p{n}", now=later, until=later + LEASE):
             won.append(f"p{n}")
 
-    threads = [threading.Thread(target=ask, args=(n, s.leases)) for n, s in enumerate(stores)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(len(stores)) as pool:
+        asked = [pool.submit(ask, n, s.leases) for n, s in enumerate(stores)]
+        for each in asked:
+            each.result()  # an error in any of them fails the test
     holder = stores[0].leases.holder("scheduler")
     for opened in stores:
         opened.close()
@@ -112,6 +112,7 @@ def test_two_runs_on_one_database_schedule_once_and_the_second_takes_over(
     settings = (project / "settings.toml").read_text(encoding="utf-8")
     settings = settings.replace('url = "sqlite:///var/publisher.db"', f'url = "{postgres_url}"')
     settings = re.sub(r'(?m)^daily = "[^"]*"', 'daily = "* * * * *"\nweekly = ""', settings)
+    assert postgres_url in settings and 'daily = "* * * * *"' in settings  # both replaced
     settings += "\n[schedule]\nleader_lease_seconds = 3\n"
     (project / "settings.toml").write_text(settings, encoding="utf-8")
     first = Run(project, "first")

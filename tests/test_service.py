@@ -118,6 +118,7 @@ def test_the_related_index_in_memory_follows_gathers_and_readers_keep_their_copy
 
 def test_threads_finding_the_index_stale_refresh_it_once(tmp_path: Path, monkeypatch: Any) -> None:
     import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     import publisher.related.index as index_module
 
@@ -144,11 +145,9 @@ def test_threads_finding_the_index_stale_refresh_it_once(tmp_path: Path, monkeyp
             start.wait()
             live.engine()
 
-        threads = [threading.Thread(target=read) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with ThreadPoolExecutor(8) as pool:
+            for each in [pool.submit(read) for _ in range(8)]:
+                each.result()  # an error in any reader fails the test
         assert len(calls) == 1
     finally:
         app.close()
