@@ -251,7 +251,7 @@ def test_an_evening_slot_missed_before_midnight_is_caught_up_after_it() -> None:
     from publisher.service.schedule import due_slots
 
     grace = timedelta(minutes=180)
-    groups = [(None, 23, 1)]  # the site's zone (UTC), 23:00
+    groups = [(None, 23)]  # the site's zone (UTC), 23:00
     late = due_slots(groups, datetime(2026, 12, 3, 0, 30, tzinfo=UTC), site_zone=UTC,
                      default_hour=7, grace=grace)  # fmt: skip
     assert [slot.key for slot in late] == ["daily:2026-12-02T23:00+00:00"]

@@ -51,7 +51,8 @@ def utc_now() -> datetime:
 
 
 def new_owner() -> str:
-    """A name for this sender, unique among all processes on all machines."""
+    """A name for this process (a sender, a scheduler), unique among all processes on all
+    machines: host, pid, a random part."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 

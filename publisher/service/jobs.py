@@ -48,7 +48,7 @@ class Jobs:
         self.leadership = leadership
         self.triggers: dict[EditionKind, CronTrigger] = edition_triggers(app.settings)
         self.grace = timedelta(minutes=app.settings.digest.grace_minutes)
-        self._groups_seen: tuple[Any, list[tuple[str | None, int | None, int]]] | None = None
+        self._groups_seen: tuple[Any, list[tuple[str | None, int | None]]] | None = None
         self._planner: Mailer | None = None
 
     def gather(self) -> None:
@@ -115,7 +115,7 @@ class Jobs:
         )
         return [found for slot in slots if (found := self._slot(slot, now)) is not None]
 
-    def _groups(self) -> list[tuple[str | None, int | None, int]]:
+    def _groups(self) -> list[tuple[str | None, int | None]]:
         """The readers' (zone, hour) groups, read again only when a reader changed."""
         store = self.app.store.subscribers
         marker = store.change_marker()
@@ -170,10 +170,9 @@ class Jobs:
     def _hold_or_begin(self, planned: PlannedEdition) -> EditionStatus:
         """Set the edition sending, or hold it for an editor when it looks wrong."""
         settings = self.app.settings
-        nobody = planned.deliveries == 0 and planned.skipped == 0  # no reader to mail at all
-        if not settings.digest.hold or nobody:
-            return begin(self.app.store.deliveries, planned)
-        reasons = hold_reasons(self.app.store, planned.edition, settings.digest)
+        anybody = planned.deliveries or planned.skipped  # no reader at all: nothing to hold
+        check = settings.digest.hold and anybody
+        reasons = hold_reasons(self.app.store, planned.edition, settings.digest) if check else []
         if not reasons:
             return begin(self.app.store.deliveries, planned)
         assert planned.edition.id is not None

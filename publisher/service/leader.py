@@ -8,22 +8,15 @@ leaders for a moment (a paused process whose lease ran out) cost work, not mail.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from publisher.delivery.deliver import new_owner
 from publisher.store.leases import SCHEDULER as LEASE
 from publisher.store.leases import LeaseStore
 
 log = logging.getLogger(__name__)
-
-
-def process_name() -> str:
-    """This process, as other processes see it in the lease: host, pid, a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class Leadership:
@@ -40,7 +33,7 @@ class Leadership:
         self.leases = leases
         self.lease = lease
         self.clock = clock
-        self.owner = owner or process_name()
+        self.owner = owner or new_owner()
         self._until: datetime | None = None
         self._lock = threading.Lock()
 

@@ -136,7 +136,7 @@ def slot_key(local_date: date, hour: int, offset: timedelta) -> str:
 
 
 def due_slots(
-    groups: list[tuple[str | None, int | None, int]],
+    groups: list[tuple[str | None, int | None]],
     now: datetime,
     *,
     site_zone: tzinfo,
@@ -144,10 +144,10 @@ def due_slots(
     grace: timedelta,
 ) -> list[Slot]:
     """The slots due at `now` (their instant passed at most `grace` ago) for these
-    (zone, hour, readers) groups, earliest first. A group whose hour has not come yet on its
+    (zone, hour) groups, earliest first. A group whose hour has not come yet on its
     local date is not due; the local date it is due on is the reader's own."""
     slots: dict[str, Slot] = {}
-    for name, hour, _ in groups:
+    for name, hour in groups:
         zone = _zone(name) or site_zone
         local_hour = default_hour if hour is None else hour
         today = now.astimezone(zone).date()

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from publisher.store.db import Database
+from publisher.store.db import Database, dialect_insert
 from publisher.store.schema import leases
 
 SCHEDULER = "scheduler"  # the lease of the one `publisher run` that schedules
@@ -56,8 +54,8 @@ class LeaseStore:
                 return True
             if held is not None:
                 return False
-            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            first = insert(leases).values(name=name, owner=owner, acquired_at=now, expires_at=until)
+            place = {"name": name, "owner": owner, "acquired_at": now, "expires_at": until}
+            first = dialect_insert(conn)(leases).values(place)
             taken = first.on_conflict_do_nothing().returning(leases.c.name)
             return conn.execute(taken).first() is not None
 

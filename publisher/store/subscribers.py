@@ -182,17 +182,12 @@ class SubscriberStore:
         with self.db.writing() as conn:
             return conn.execute(change).rowcount == 1
 
-    def delivery_groups(self) -> list[tuple[str | None, int | None, int]]:
-        """(zone, hour, readers) of the confirmed daily readers: what a scheduler tick
+    def delivery_groups(self) -> list[tuple[str | None, int | None]]:
+        """The (zone, hour) pairs of the confirmed daily readers: what a scheduler tick
         looks at, a few hundred rows however many readers there are."""
-        query = (
-            select(subscribers.c.timezone, subscribers.c.hour, func.count())
-            .where(subscribers.c.status == SubscriberStatus.CONFIRMED.value)
-            .where(subscribers.c.frequency == Frequency.DAILY.value)
-            .group_by(subscribers.c.timezone, subscribers.c.hour)
-        )
+        query = _confirmed_daily(select(subscribers.c.timezone, subscribers.c.hour).distinct())
         with self.db.reading() as conn:
-            return [(row[0], row[1], row[2]) for row in conn.execute(query)]
+            return [(row.timezone, row.hour) for row in conn.execute(query)]
 
     def change_marker(self) -> datetime | None:
         """The latest change to any reader (from an index: a tick can ask it every time).
@@ -226,11 +221,17 @@ def _due(query: Any, timezone: str | None, hour: int | None, local_date: str) ->
     """Confirmed daily readers of one (zone, hour) not yet served on `local_date`."""
     served = daily_served.c.subscriber_id == subscribers.c.id
     return (
-        query.select_from(subscribers.outerjoin(daily_served, served))
+        _confirmed_daily(query.select_from(subscribers.outerjoin(daily_served, served)))
         .where(_is(subscribers.c.timezone, timezone), _is(subscribers.c.hour, hour))
-        .where(subscribers.c.status == SubscriberStatus.CONFIRMED.value)
-        .where(subscribers.c.frequency == Frequency.DAILY.value)
         .where(daily_served.c.local_date.is_(None) | (daily_served.c.local_date < local_date))
+    )
+
+
+def _confirmed_daily(query: Any) -> Any:
+    """Only the confirmed readers of the daily digest."""
+    return query.where(
+        subscribers.c.status == SubscriberStatus.CONFIRMED.value,
+        subscribers.c.frequency == Frequency.DAILY.value,
     )
 
 
