@@ -163,20 +163,19 @@ def _ask_to_confirm(app: App, report: ImportReport, *, show: bool) -> None:
 
     notices = Notices(app.settings)
     transport = build_transport(app.settings)
-    stopped = ""  # the server's or the connection's trouble: asking the rest would repeat it
+    pending = report.pending
     try:
-        for email in track(report.pending, "asking to confirm", disable=not show):
-            if stopped:
-                report.not_asked.append((email, f"not tried after: {stopped}"))
-                continue
+        for index, email in enumerate(track(pending, "asking to confirm", disable=not show)):
             subscriber = app.store.subscribers.by_email(email)
             if subscriber is None or subscriber.status is not SubscriberStatus.PENDING:
                 continue  # removed or confirmed meanwhile
             try:
                 send_confirmation(notices, transport, subscriber, now=now())
-            except TemporaryFailure as exc:
-                stopped = str(exc)
-                report.not_asked.append((email, stopped))
+            except TemporaryFailure as exc:  # the server's trouble: the rest would repeat it
+                report.not_asked.append((email, str(exc)))
+                rest = pending[index + 1 :]
+                report.not_asked.extend((other, f"not tried after: {exc}") for other in rest)
+                break
             except TransportError as exc:  # this address's own refusal
                 report.not_asked.append((email, str(exc)))
             else:

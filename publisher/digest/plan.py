@@ -204,25 +204,24 @@ class Planner:
         for subscriber in subscribers:
             history = self.sent.get(subscriber.id)
             fresh = self.fresh_for(subscriber)
+            words = self.words_for(subscriber)
             if history is None and subscriber.since - self.grace <= self.fresh.oldest:
                 # No history, older than every candidate: the choice depends on sections
                 # and languages only.
                 key = (subscriber.sections, subscriber.languages)
                 if key not in common:
                     shared = choose(subscriber, fresh, set(), **rules)
-                    words = self.words_for(subscriber)
                     common[key] = (shared, variant_fingerprint((a.id for a in shared), words))
                 chosen, fingerprint = common[key]
             else:
                 chosen = choose(subscriber, fresh, history or set(), **rules)
-                words = self.words_for(subscriber)
                 fingerprint = variant_fingerprint((article.id for article in chosen), words)
             if not chosen:
                 plan.skipped += 1
                 continue
             if fingerprint not in plan.variants:
                 plan.variants[fingerprint] = Variant(
-                    fingerprint=fingerprint, articles=chosen, language=self.words_for(subscriber)
+                    fingerprint=fingerprint, articles=chosen, language=words
                 )
             plan.recipients.append((subscriber, fingerprint))
         return plan

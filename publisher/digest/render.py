@@ -33,6 +33,7 @@ from publisher.digest.mime import EncodedVariant, Pieces, pieces_with_slots, qp_
 from publisher.digest.plan import Variant
 from publisher.models import Article, Edition, Link, RelatedLookup
 from publisher.settings import Settings
+from publisher.sources.fields import summary_from
 from publisher.subscribers.tokens import Tokens
 
 log = logging.getLogger(__name__)
@@ -437,7 +438,8 @@ def _article(
     return {
         "title": article.title,
         "url": tag(article.url),
-        "summary": article.summary,
+        # Cut as gathered summaries are (a writer's own may be long): 40 fit under 100 KB.
+        "summary": summary_from(article.summary),
         "image": article.image,
         "image_alt": article.image_alt or article.title,
         "related": [{"title": link.title, "url": tag(link.url)} for link in related],

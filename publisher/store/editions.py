@@ -138,13 +138,11 @@ class EditionStore:
             .order_by(editions.c.id.desc())
             .limit(limit)
         )
-        query = select(edition_variants.c.edition_id, edition_variants.c.article_ids).where(
-            edition_variants.c.edition_id.in_(earlier.scalar_subquery())
-        )
         found: dict[int, set[str]] = defaultdict(set)
         with self.db.reading() as conn:
             ids = list(conn.execute(earlier).scalars())
-            for row in conn.execute(query):
+            query = select(edition_variants.c.edition_id, edition_variants.c.article_ids)
+            for row in conn.execute(query.where(edition_variants.c.edition_id.in_(ids))):
                 found[row.edition_id].update(row.article_ids)
         return [len(found[edition_id]) for edition_id in ids]
 

@@ -14,9 +14,7 @@ from publisher.models import Frequency, Subscriber, SubscriberStatus
 from publisher.store.subscribers import NewSubscriber, SubscriberStore
 from publisher.subscribers.validate import new_subscriber
 
-CSV_FIELDS = (
-    *("email", "name", "sections", "status", "frequency", "timezone", "hour", "languages"),
-)
+CSV_FIELDS = ("email", "name", "sections", "status", "frequency", "timezone", "hour", "languages")
 
 
 @dataclass(kw_only=True)
@@ -52,7 +50,7 @@ def import_csv(
     now: datetime,
 ) -> ImportReport:
     """Add every good row of a CSV with a header (email, name, sections[, status,
-    frequency, timezone, hour])."""
+    frequency, timezone, hour, languages])."""
     reader = csv.DictReader(stream)
     header = [name.strip().lower() for name in reader.fieldnames or []]
     if "email" not in header:

@@ -15,6 +15,7 @@ from itsdangerous import BadData, Signer
 
 from publisher.errors import UserError
 from publisher.models import Subscriber
+from publisher.store.db import MAX_ID
 
 
 class Purpose(StrEnum):
@@ -63,7 +64,7 @@ class Tokens:
         head = token.split(".", 1)[0]
         if not (head.isascii() and head.isdigit() and len(head) < 19):
             return None
-        return int(head) if int(head) < 2**31 else None  # no subscriber has a larger id
+        return int(head) if int(head) <= MAX_ID else None  # no subscriber has a larger id
 
     def verify(self, token: str, subscriber: Subscriber, purpose: Purpose) -> bool:
         """True when the token was made for exactly this subscriber, secret and purpose."""

@@ -114,8 +114,8 @@ def archived_edition(key: str) -> str:
     status = planned and web.app.store.deliveries.status(planned.edition.id or 0)[0]
     if planned is None or status not in _ARCHIVED or planned.edition.id is None:
         abort(404)
-    signed = web.tokens.verify_edition(key, request.args.get("s", ""))
-    if planned.deliveries < web.app.settings.web.archive_min_readers and not signed:
+    few = planned.deliveries < web.app.settings.web.archive_min_readers
+    if few and not web.tokens.verify_edition(key, request.args.get("s", "")):
         abort(404)  # too few readers for the public archive, and not the digest's own link
     variants = web.app.store.editions.variants(planned.edition.id)
     ids = dict.fromkeys(i for _, article_ids in variants.values() for i in article_ids)
