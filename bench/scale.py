@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from publisher.models import EditionStatus
 from publisher.store.schema import deliveries
 from tests.browser import free_port
-from tests.test_delivery_crash import project, publisher
+from tests.test_delivery_crash import CONNECTIONS, project, publisher
 from tests.test_plan_safety import fill
 from tests.test_scale import SINK, planned_and_started
 
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
-    print(f"{args.readers:,} readers, 4 SMTP connections a worker, into a local sink")
+    print(f"{args.readers:,} readers, {CONNECTIONS} SMTP connections a worker, into a local sink")
     results = {}
     for workers in counts:
         with postgres() as url:
@@ -76,7 +76,7 @@ def main() -> None:
     for (backend, workers), (wall, steady) in results.items():
         print(
             f"{backend:10} {workers} worker(s): {wall:7.0f} msg/s wall, {steady:7.0f} msg/s steady"
-            f"  ({steady / base:.1f}x one PostgreSQL worker)"
+            f"  ({steady / base:.1f}x {counts[0]} PostgreSQL worker(s))"
         )
 
 
