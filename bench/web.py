@@ -23,26 +23,28 @@ from tests.browser import free_port, publisher_run, scratch_site
 
 
 def measure(port: int, path: str, headers: dict[str, str], total: int, clients: int) -> tuple:
-    """(requests a second, status, body bytes) of `total` GETs of `path` over `clients`
-    connections."""
+    """(requests a second, the statuses answered, body bytes) of `total` GETs of `path` over
+    `clients` connections."""
 
-    def client(count: int) -> tuple[int, int]:
+    def client(count: int) -> tuple[set[int], int]:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        status = size = 0
+        statuses: set[int] = set()
+        size = 0
         for _ in range(count):
             connection.request("GET", path, headers=headers)
             answer = connection.getresponse()
-            body = answer.read()
-            status, size = answer.status, len(body)
+            size = len(answer.read())
+            statuses.add(answer.status)
         connection.close()
-        return status, size
+        return statuses, size
 
     share = [total // clients + (1 if n < total % clients else 0) for n in range(clients)]
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(client, share))
     seconds = time.perf_counter() - started
-    return total / seconds, results[0][0], results[0][1]
+    statuses = set().union(*(found for found, _ in results))
+    return total / seconds, statuses, results[0][1]
 
 
 def wait_for_feed(port: int, path: str) -> str:
@@ -54,7 +56,10 @@ def wait_for_feed(port: int, path: str) -> str:
         answer.read()
         connection.close()
         if answer.status == 200:
-            return answer.getheader("ETag") or ""
+            etag = answer.getheader("ETag")
+            if not etag:
+                raise SystemExit(f"{path} came without an ETag: no conditional GET to measure")
+            return etag
         time.sleep(0.1)
     raise SystemExit(f"{path} was not written in 60 s")
 
@@ -82,9 +87,12 @@ def main() -> None:
             found = {}
             for label, path, headers in pages:
                 measure(port, path, headers, 100, args.clients)  # warm up
-                rate, status, size = measure(port, path, headers, args.requests, args.clients)
+                rate, statuses, size = measure(port, path, headers, args.requests, args.clients)
+                wanted = {304} if "If-None-Match" in headers else {200}
+                if statuses != wanted:  # else the rate would be of other answers than its label's
+                    raise SystemExit(f"{label}: answered {sorted(statuses)}, not {wanted}")
                 found[label] = rate
-                print(f"{label:24} {rate:8.0f}/s  status {status}  {size:,} bytes")
+                print(f"{label:24} {rate:8.0f}/s  status {statuses.pop()}  {size:,} bytes")
             ratio = found["feed, conditional GET"] / found["feed, plain GET"]
             print(f"conditional GET / plain GET: {ratio:.1f}x")
 
